@@ -1,0 +1,94 @@
+"""Turn the bytes of a text filing into ``str`` without assuming an encoding.
+
+Filings arrive as UTF-8 (with or without BOM), UTF-16 (exported from Word) or GBK/GB18030
+(older Windows tools). The order is: BOMs, strict UTF-8, then charset-normalizer's guess.
+GBK-family guesses are decoded as GB18030, its superset, so rare characters never fail; a
+GB-family candidate is preferred over Big5/CP949 look-alikes because the filings are mainland
+Chinese.
+
+    >>> decode_bytes("证券代码：688088".encode("gb18030"))
+    '证券代码：688088'
+
+``FilingError`` lives here (the lowest layer) so that readers and the parser can share it;
+``rag.parser`` re-exports it as the public name.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from charset_normalizer import from_bytes
+
+__all__ = ["FilingError", "decode_bytes"]
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "euc_cn", "ms936"}
+_ALLOWED_CONTROLS = set("\t\n\r\f\v")
+_MAX_JUNK_RATIO = 0.02  # control chars / U+FFFD tolerated in real text
+
+
+class FilingError(ValueError):
+    """One-line, user-facing reason a file cannot be parsed."""
+
+
+def decode_bytes(data: bytes, name: str = "input") -> str:
+    """Decode ``data`` to text; raise ``FilingError`` for empty or binary input.
+
+    ``name`` only appears in error messages.
+    """
+    if not data:
+        raise FilingError(f"empty file: {name}")
+    text = _decode(data, name)
+    _reject_binary(text, name)
+    return text
+
+
+def _decode(data: bytes, name: str) -> str:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise FilingError(f"{name} looks binary, not text") from None
+    if b"\x00" not in data:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    matches = list(from_bytes(data))
+    if not matches:
+        raise FilingError(f"{name} looks binary, not text")
+    encodings = [_canonical(m.encoding) for m in matches]
+    if b"\x00" in data:  # only UTF-16/32 text carries NULs
+        for m, encoding in zip(matches, encodings, strict=True):
+            if encoding.startswith(("utf_16", "utf_32")):
+                return str(m)
+        raise FilingError(f"{name} looks binary, not text")
+    # Short GBK text is often ranked as Big5/CP949; these filings are mainland Chinese, so a
+    # GB-family candidate wins whenever charset-normalizer found one plausible at all.
+    if any(e in _GB_FAMILY for e in encodings):
+        return data.decode("gb18030", errors="replace")
+    # Text without NULs has no ASCII in it if it is UTF-16: not a filing, a misguess.
+    for m, encoding in zip(matches, encodings, strict=True):
+        if not encoding.startswith(("utf_16", "utf_32")):
+            return str(m)
+    raise FilingError(f"{name} looks binary, not text")
+
+
+def _canonical(encoding: str) -> str:
+    return encoding.lower().replace("-", "_")
+
+
+def _reject_binary(text: str, name: str) -> None:
+    """NULs or a noticeable share of control/replacement characters mean it was not text."""
+    if "\x00" in text:
+        raise FilingError(f"{name} looks binary, not text")
+    junk = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in _ALLOWED_CONTROLS))
+    if junk > _MAX_JUNK_RATIO * len(text):
+        raise FilingError(f"{name} looks binary, not text")
