@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 
 from rag.encoding import FilingError, decode_bytes
 
-__all__ = ["SUFFIXES", "read_document"]
+__all__ = ["SUFFIXES", "basename", "format_of", "read_document"]
 
 SUFFIXES = (".txt", ".pdf", ".docx")
 
@@ -41,11 +41,8 @@ _SYMBOLS = {
 
 def read_document(data: bytes, filename: str) -> str:
     """Return the raw text of ``data``; ``filename`` picks the format and names the file in errors."""
-    name = PurePosixPath(filename.replace("\\", "/")).name or "input"
-    suffix = PurePosixPath(name).suffix.lower()
-    if suffix not in SUFFIXES:
-        shown = suffix or "no suffix"
-        raise FilingError(f"unsupported format '{shown}' (expected .txt, .pdf or .docx): {name}")
+    name = basename(filename)
+    suffix = format_of(name)
     if not data:
         raise FilingError(f"empty file: {name}")
     if suffix == ".txt":
@@ -53,6 +50,20 @@ def read_document(data: bytes, filename: str) -> str:
     if suffix == ".pdf":
         return _read_pdf(data, name)
     return _read_docx(data, name)
+
+
+def basename(filename: str) -> str:
+    """The file name without any directory part, for either path separator."""
+    return PurePosixPath(filename.replace("\\", "/")).name or "input"
+
+
+def format_of(filename: str) -> str:
+    """The lower-case suffix of a supported file name; ``FilingError`` for anything else."""
+    suffix = PurePosixPath(basename(filename)).suffix.lower()
+    if suffix not in SUFFIXES:
+        shown = f"'{suffix}'" if suffix else "(no suffix)"
+        raise FilingError(f"unsupported format {shown} (expected .txt, .pdf or .docx): {basename(filename)}")
+    return suffix
 
 
 def _read_pdf(data: bytes, name: str) -> str:

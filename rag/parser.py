@@ -1,0 +1,480 @@
+"""Parse an investor-relations record (投资者关系活动记录表) into a typed ``Filing``.
+
+The record is a header table (证券代码, 活动类别, 参与单位, 时间, 地点, 接待人员 …), a body
+(投资者关系活动主要内容介绍) of narrative sections and Q&A pairs, and a footer (附件清单, 日期).
+Labels are matched whitespace-insensitively at line starts because PDF and Word exports split
+and space them ("投 资 者 关 系 / 活动主要内容 / 介绍"). All spans index ``Filing.text``.
+
+    >>> from pathlib import Path
+    >>> f = parse_file(Path("rag/samples/688088_arcsoft_2024-007.txt"))
+    >>> f.id, len(f.qa_pairs), f.qa_pairs[1].label
+    ('688088-2024-007', 5, 'Q2')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.encoding import FilingError
+from rag.models import Filing, FilingHeader, Segment, Span
+from rag.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
+from rag.readers import basename, format_of, read_document
+
+__all__ = ["FilingError", "parse_bytes", "parse_file", "parse_text"]
+
+_MIN_CHARS = 20  # fewer non-space characters than this cannot be a record
+
+_TICKS = "√☑■✓✔☒▣"
+_BOXES = "□☐"
+_OTHER_PLACEHOLDER = re.compile(r"请?文字说明其他活动内容|请注明|如有")
+_ITEM_RE = re.compile(rf"([{_TICKS}{_BOXES}]?)\s*([^\s{_TICKS}{_BOXES}]+)")
+
+# (field, label) in the order they are tried at a line start; longer variants first.
+_HEADER_LABELS: tuple[tuple[str, str], ...] = (
+    ("types", "投资者关系活动类别"),
+    ("participants", "参与单位名称及人员姓名"),
+    ("participants", "参与单位名称"),
+    ("participants", "参会单位名称"),
+    ("time", "时间"),
+    ("place", "地点"),
+    ("staff", "上市公司接待人员姓名"),
+    ("staff", "公司接待人员姓名"),
+    ("staff", "接待人员姓名"),
+    ("staff", "接待人员"),
+)
+_BODY_LABELS = ("投资者关系活动主要内容介绍", "活动主要内容介绍", "主要内容介绍")
+_FOOTER_LABELS: tuple[tuple[str, str], ...] = (("attachments", "附件清单"), ("date", "日期"))
+_SHORT_LABELS = {"时间", "地点", "日期"}  # also common words: need a separator or digit after
+
+_CODE_RE = re.compile(r"(?:证券|股票)代码\s*[：:]\s*([0-9]{6})")
+_SHORT_NAME_RE = re.compile(r"(?:证券|股票)简称\s*[：:]\s*(\S+)")
+_RECORD_NO_RE = re.compile(r"编\s*号\s*[：:]\s*([^\s，,；;]+)")
+_TITLE = "投资者关系活动记录表"
+_DATE_RE = re.compile(
+    r"(?:(?P<y>\d{4})\s*(?:年|[-/.])\s*)?(?:(?P<m>\d{1,2})\s*(?:月|[-/.](?=\s*\d)))?\s*(?P<d>\d{1,2})\s*(?:日|号)?"
+)
+_SENTENCE_QUESTION = re.compile(r"[？?]\s*$")
+_NUMBERED_Q_RE = re.compile(r"^(?:(?P<n>\d{1,2})[、.．]|[（(](?P<p>\d{1,2})[）)])\s*(?=\S)")
+_INLINE_ANSWER_RE = re.compile(r"(?<=[？?])\s*(?:[Aa]|答|回答|回复|答复)\s*[：:]")
+_ATTACHMENT_RE = re.compile(r"^附件\s*\d*\s*[：:]?\s*(《[^》]+》|\S*(?:清单|名单|名录)\S*)")
+_TABLE_HEAD_WORDS = {"公司名称", "单位名称", "机构名称", "姓名", "序号", "人员姓名", "参会人员", "职务"}
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _Label:
+    field: str
+    start: int  # where the label begins
+    end: int  # where its value begins (after any colon)
+
+
+def parse_file(path: Path) -> Filing:
+    """Parse a ``.txt``, ``.pdf`` or ``.docx`` filing from disk."""
+    path = Path(path)
+    format_of(path.name)  # reject unsupported suffixes before reading anything
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FilingError(f"cannot read {path.name}: {e.strerror or e}") from None
+    return parse_bytes(data, path.name)
+
+
+def parse_bytes(data: bytes, filename: str) -> Filing:
+    """Parse file contents; ``filename`` selects the format and becomes ``Filing.source``."""
+    name = basename(filename)
+    return parse_text(read_document(data, name), source=name)
+
+
+def parse_text(text: str, source: str = "<text>") -> Filing:
+    """Parse already-extracted text (the raw export; it is normalized here)."""
+    norm = normalize_text(text)
+    if sum(1 for c in norm if not c.isspace()) < _MIN_CHARS:
+        raise FilingError(f"{source} has no text an investor-relations record would have")
+    lines = _lines(norm)
+    header, header_span, body = _parse_header(norm, lines)
+    segments = list(_segments(norm, [ln for ln in lines if body[0] <= ln.start < body[1]]))
+    content_hash = hashlib.sha256(norm.encode("utf-8")).hexdigest()
+    return Filing(
+        id=_filing_id(header, content_hash),
+        source=source,
+        content_hash=content_hash,
+        header=header,
+        text=norm,
+        segments=segments,
+        header_span=header_span,
+    )
+
+
+def _filing_id(header: FilingHeader, content_hash: str) -> str:
+    if header.code and header.record_no:
+        raw = f"{header.code}-{header.record_no}"
+        clean = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "-", raw)).strip("-")
+        if clean:
+            return clean
+    return "sha-" + content_hash[:16]
+
+
+def _lines(text: str) -> list[_Line]:
+    out, pos = [], 0
+    for raw in text.split("\n"):
+        out.append(_Line(pos, pos + len(raw), raw))
+        pos += len(raw) + 1
+    return out
+
+
+# ---------------------------------------------------------------- labels
+
+
+class _Squashed:
+    """The text without whitespace, with a map back to offsets: labels are matched here."""
+
+    def __init__(self, text: str) -> None:
+        self.pos = [i for i, c in enumerate(text) if not c.isspace()]
+        self.chars = "".join(text[i] for i in self.pos)
+        self._index = {p: k for k, p in enumerate(self.pos)}
+        self.text = text
+
+    def match_at(self, offset: int, label: str) -> int | None:
+        """End offset of ``label`` starting at ``offset`` (a non-space char), ignoring whitespace."""
+        k = self._index.get(offset)
+        if k is None or not self.chars.startswith(label, k):
+            return None
+        end = self.pos[k + len(label) - 1] + 1
+        if label in _SHORT_LABELS:
+            after = self.text[end : end + 1]
+            if after and not (after.isspace() or after in "：:" or after.isdigit()):
+                return None
+        rest = self.text[end:]
+        colon = re.match(r"[ \t]*[：:]", rest)
+        return end + colon.end() if colon else end
+
+
+def _find_label(sq: _Squashed, line: _Line, labels: tuple[tuple[str, str], ...]) -> _Label | None:
+    if not line.text:
+        return None
+    for field, label in labels:
+        end = sq.match_at(line.start, label)
+        if end is not None:
+            return _Label(field, line.start, end)
+    return None
+
+
+# ---------------------------------------------------------------- header
+
+
+def _parse_header(text: str, lines: list[_Line]) -> tuple[FilingHeader, Span | None, tuple[int, int]]:
+    """Header facts, the header table's span, and the body's ``(start, end)`` offsets."""
+    sq = _Squashed(text)
+    body_label = next(
+        (lab for ln in lines if (lab := _find_label(sq, ln, tuple(("body", b) for b in _BODY_LABELS)))),
+        None,
+    )
+    head_end = body_label.start if body_label else len(text)
+    labels: list[_Label] = []
+    seen: set[str] = set()
+    for ln in lines:
+        if ln.start >= head_end:
+            break
+        lab = _find_label(sq, ln, _HEADER_LABELS)
+        if lab and lab.field not in seen:
+            seen.add(lab.field)
+            labels.append(lab)
+
+    values: dict[str, str] = {}
+    value_end = 0
+    for lab, nxt in zip(labels, [*labels[1:], None], strict=True):
+        start, end = lab.end, nxt.start if nxt else head_end
+        if nxt is None and body_label is None:  # no body label: the last value is one block
+            content = start + len(text[start:end]) - len(text[start:end].lstrip())
+            gap = text.find("\n\n", content, end)
+            end = gap if gap >= 0 else end
+        values[lab.field] = text[start:end].strip()
+        value_end = end
+    body_start = body_label.end if body_label else value_end
+    body_end, record_date, tail = _parse_footer(text, lines, sq, body_start)
+
+    preamble = text[: labels[0].start if labels else head_end]
+    header = FilingHeader(
+        code=_first(_CODE_RE, preamble) or _first(_CODE_RE, text[:head_end]),
+        short_name=_first(_SHORT_NAME_RE, preamble) or _first(_SHORT_NAME_RE, text[:head_end]),
+        company=_company(text[:head_end], lines),
+        record_no=_first(_RECORD_NO_RE, preamble) or _first(_RECORD_NO_RE, text[:head_end]),
+        activity_types=_activity_types(values.get("types", "")),
+        participants=_participants(values.get("participants", ""), tail),
+        activity_dates=_dates(values.get("time", "")),
+        place=_collapse(values.get("place", "")),
+        reception_staff=[_collapse(s) for s in values.get("staff", "").split("\n") if s.strip()],
+        record_date=next(iter(_dates(record_date)), None),
+    )
+    header_span = None
+    if labels or header.code or header.record_no:
+        span_end = body_label.start if body_label else body_start
+        head = text[:span_end].rstrip()
+        first = len(head) - len(head.lstrip())
+        header_span = Span(start=first, end=len(head))
+    return header, header_span, (body_start, body_end)
+
+
+def _first(pattern: re.Pattern[str], text: str) -> str:
+    m = pattern.search(text)
+    return m.group(1).strip() if m else ""
+
+
+def _collapse(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _company(head: str, lines: list[_Line]) -> str:
+    """The full name: the text before 投资者关系活动记录表, on its line or the line above."""
+    sq = _Squashed(head)
+    k = sq.chars.find(_TITLE)
+    if k >= 0:
+        title_at = sq.pos[k]
+        line = next((ln for ln in lines if ln.start <= title_at <= ln.end), None)
+        if line:
+            prefix = re.sub(r"\s+", "", head[line.start : title_at])
+            if "公司" in prefix:
+                return prefix
+            above = [ln.text.strip() for ln in lines if ln.end < line.start and ln.text.strip()]
+            for candidate in reversed(above[-2:]):
+                if candidate.endswith("公司"):
+                    return re.sub(r"\s+", "", candidate)
+    for ln in lines[:15]:
+        if ln.start < len(head) and re.search(r"有限公司$", ln.text.strip()):
+            return re.sub(r"\s+", "", ln.text)
+    return ""
+
+
+def _activity_types(value: str) -> list[str]:
+    """Ticked options; when ticks were lost, the options without a box are the ticked ones."""
+    items: list[tuple[str, str]] = []  # (mark, option)
+    for line in value.split("\n"):
+        before, other = line, ""
+        at = line.find("其他")
+        if at >= 0:
+            before, other = line[:at], line[at + 2 :]
+        mark_of_other = ""
+        stripped = before.rstrip()
+        if at >= 0 and stripped[-1:] and stripped[-1] in _TICKS + _BOXES:
+            mark_of_other, before = stripped[-1], stripped[:-1]
+        items.extend((m.group(1), m.group(2)) for m in _ITEM_RE.finditer(before))
+        if at >= 0:
+            desc = _OTHER_PLACEHOLDER.sub("", other)
+            desc = re.sub(r"\s+", "", desc).strip("（）()：:、 ")
+            items.append((mark_of_other, f"其他（{desc}）" if desc else "其他"))
+    if not items:
+        return []
+    if any(mark and mark in _TICKS for mark, _ in items):
+        return [opt for mark, opt in items if mark and mark in _TICKS]
+    boxed = [opt for mark, opt in items if mark in _BOXES and mark]
+    bare = [opt for mark, opt in items if not mark]
+    if boxed and bare:
+        return bare
+    return []
+
+
+def _dates(value: str) -> list[dt.date]:
+    """Every date in ``value``; a bare day or month-day inherits the previous year and month."""
+    out: list[dt.date] = []
+    year = month = None
+    for m in _DATE_RE.finditer(value):
+        y, mo, d = m.group("y"), m.group("m"), m.group("d")
+        has_unit = bool(re.search(r"[日号]\s*$", m.group())) or bool(y and mo)
+        if not has_unit and not (mo and year):
+            continue  # a bare number is not a date
+        year = int(y) if y else year
+        month = int(mo) if mo else month
+        if year is None or month is None:
+            continue
+        try:
+            date = dt.date(year, month, int(d))
+        except ValueError:
+            continue
+        if date not in out:
+            out.append(date)
+    return out
+
+
+# ---------------------------------------------------------------- footer
+
+
+def _parse_footer(text: str, lines: list[_Line], sq: _Squashed, body_start: int) -> tuple[int, str, str]:
+    """Where the body ends, the record date's text, and the text after it (attachments)."""
+    labels = []
+    for ln in lines:
+        if ln.start < body_start:
+            continue
+        lab = _find_label(sq, ln, _FOOTER_LABELS)
+        if lab and (lab.field != "date" or re.match(r"\s*\d", text[lab.end :])):
+            labels.append(lab)
+    if not labels:
+        return len(text), "", ""
+    date = next((lab for lab in labels if lab.field == "date"), None)
+    if date is None:
+        return labels[0].start, "", ""
+    value_at = date.end + len(text[date.end :]) - len(text[date.end :].lstrip())
+    line_end = text.find("\n", value_at)
+    line_end = len(text) if line_end < 0 else line_end
+    return labels[0].start, text[value_at:line_end], text[line_end:]
+
+
+def _participants(value: str, tail: str) -> str:
+    """The 参与单位 cell, plus an attached attendee list (附件《与会人员清单》) if one follows."""
+    out = _collapse(value)
+    lines = tail.split("\n")
+    for i, line in enumerate(lines):
+        m = _ATTACHMENT_RE.match(line.strip())
+        if not m:
+            continue
+        rows = _attachment_rows(lines[i + 1 :])
+        if rows:
+            listing = f"{m.group(1)}：{'；'.join(rows)}"
+            out = f"{out} {listing}" if out else listing
+        break
+    return out
+
+
+def _attachment_rows(lines: list[str]) -> list[str]:
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        s = line.strip()
+        if s.startswith(("注：", "注:")):
+            break
+        if not s:
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        blocks[-1].append(s)
+    blocks = [b for b in blocks if b]
+    if blocks and all(len(b) == 1 for b in blocks) and len(blocks) == 1:
+        blocks = [[s] for s in blocks[0]]
+    rows = [_collapse(" ".join(b)) for b in blocks]
+    return [r for r in rows if not set(r.split()) <= _TABLE_HEAD_WORDS]
+
+
+# ---------------------------------------------------------------- body
+
+
+def _is_heading(line: str) -> bool:
+    return bool(HEADING_RE.match(line)) and len(line) <= 40 and line[-1] not in "。；，,;"
+
+
+def _segments(text: str, lines: list[_Line]) -> Iterator[Segment]:
+    """Narrative sections and Q&A pairs, in order."""
+    explicit = any(QUESTION_RE.match(ln.text) for ln in lines)
+
+    def question_at(ln: _Line) -> re.Match[str] | None:
+        if explicit:
+            return QUESTION_RE.match(ln.text)
+        m = _NUMBERED_Q_RE.match(ln.text)
+        return m if m and _SENTENCE_QUESTION.search(ln.text) else None
+
+    title = ""
+    narrative: Segment | None = None
+    blank_before = False
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if not ln.text:
+            blank_before = True
+            i += 1
+            continue
+        q = question_at(ln)
+        if q:
+            if narrative and narrative.paragraphs:
+                yield narrative
+            narrative = None
+            j = i + 1
+            while j < len(lines) and not (question_at(lines[j]) or _is_heading(lines[j].text)):
+                j += 1
+            yield _qa(text, lines[i:j], q, explicit, title)
+            i, blank_before = j, False
+            continue
+        if _is_heading(ln.text):
+            if narrative and narrative.paragraphs:
+                yield narrative
+            title = ln.text
+            narrative = Segment(kind="narrative", title=title)
+        else:
+            if narrative is None or (blank_before and not narrative.title and narrative.paragraphs):
+                if narrative and narrative.paragraphs:
+                    yield narrative
+                narrative = Segment(kind="narrative", title=title)
+            narrative.paragraphs.append(Span(start=ln.start, end=ln.end))
+        blank_before = False
+        i += 1
+    if narrative and narrative.paragraphs:
+        yield narrative
+
+
+def _qa(text: str, block: list[_Line], q: re.Match[str], explicit: bool, title: str) -> Segment:
+    """One question (possibly several lines, up to the answer marker) and its answer paragraphs."""
+    first = block[0]
+    label = _label(q, explicit)
+    q_start = first.start + q.end()
+    q_start += len(text[q_start : first.end]) - len(text[q_start : first.end].lstrip())
+    answer_at = next((k for k in range(1, len(block)) if ANSWER_RE.match(block[k].text)), None)
+    paragraphs: list[Span] = []
+    inline = _INLINE_ANSWER_RE.search(text, q_start, first.end)
+    if inline:
+        q_end = inline.start()
+        paragraphs.append(Span(start=inline.end(), end=first.end))
+        rest = block[1:]
+    elif answer_at is not None:
+        q_end = block[answer_at - 1].end
+        a_line = block[answer_at]
+        a = ANSWER_RE.match(a_line.text)
+        assert a is not None
+        paragraphs.append(Span(start=a_line.start + a.end(), end=a_line.end))
+        rest = block[answer_at + 1 :]
+    else:
+        q_end = first.end
+        rest = block[1:]
+    paragraphs.extend(Span(start=ln.start, end=ln.end) for ln in rest if ln.text)
+    paragraphs = [s for s in (_strip_span(text, p) for p in paragraphs) if s.end > s.start]
+    q_span = _strip_span(text, Span(start=q_start, end=max(q_start, q_end)))
+    question = _unwrap(text[q_span.start : q_span.end])
+    return Segment(
+        kind="qa",
+        title=title,
+        label=label,
+        question=question,
+        question_span=q_span,
+        paragraphs=paragraphs,
+    )
+
+
+def _unwrap(s: str) -> str:
+    """One line: a line break becomes a space between ASCII words, nothing next to CJK."""
+
+    def glue(m: re.Match[str]) -> str:
+        a, b = s[m.start() - 1 : m.start()], s[m.end() : m.end() + 1]
+        return " " if a.isascii() and b.isascii() and a.isalnum() and b.isalnum() else ""
+
+    return re.sub(r"\s*\n\s*", glue, s)
+
+
+def _label(q: re.Match[str], explicit: bool) -> str:
+    if explicit:
+        if q.group("q") is not None:
+            return f"Q{q.group('qn')}" if q.group("qn") else ""
+        marker = re.sub(r"\s+", "", q.group("w"))
+        return marker if q.group("wn") else ""
+    return q.group("n") or q.group("p") or ""
+
+
+def _strip_span(text: str, span: Span) -> Span:
+    s = text[span.start : span.end]
+    lead = len(s) - len(s.lstrip())
+    return Span(start=span.start + lead, end=span.start + len(s.rstrip()))
