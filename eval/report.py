@@ -19,9 +19,11 @@ import io
 import json
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
@@ -91,9 +93,20 @@ def print_table(results: EvalResults, console: Console | None = None) -> None:
 # --- plots -------------------------------------------------------------------------------------
 
 
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")
+
+
+@lru_cache(maxsize=1)
+def _font_family() -> list[str]:
+    """DejaVu Sans plus any installed CJK font as fallback, so CJK labels get measured right."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(f for f in CJK_FONTS if f in installed)]
+
+
 def _svg(fig: Figure) -> str:
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "irqa"}), warnings.catch_warnings():
+    rc = {"svg.fonttype": "none", "svg.hashsalt": "irqa", "font.family": _font_family()}
+    with matplotlib.rc_context(rc), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing CJK glyphs in matplotlib's font: the browser draws them
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
@@ -118,7 +131,7 @@ def plot_metrics(systems: Sequence[SystemResult]) -> str | None:
         xs = [j + (i - (len(systems) - 1) / 2) * width for j in range(len(keys))]
         vals = [s.metrics.get(k) or 0.0 for k in keys]
         ax.bar(xs, vals, width * 0.92, label=s.name, color=PALETTE[i % len(PALETTE)])
-    ax.set_xticks(range(len(keys)), keys, fontsize=9)
+    ax.set_xticks(range(len(keys)), keys, fontsize=9, rotation=20, ha="right", rotation_mode="anchor")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     _style(ax)
@@ -148,9 +161,10 @@ def plot_latency(systems: Sequence[SystemResult]) -> str | None:
     for i, s in enumerate(have, 1):
         p95 = s.metrics.get("latency_ms_p95")
         if p95 is not None:
-            ax.plot([p95], [i], marker="|", markersize=16, color="#111827")
+            ax.plot([p95], [i], marker="D", markersize=6, color="#111827", linestyle="none")
     ax.set_yticks(range(1, len(have) + 1), [s.name for s in have])
-    ax.set_xlabel("latency per question (ms); red = p50, black tick = p95")
+    ax.invert_yaxis()  # first system on top, as in the table
+    ax.set_xlabel("latency per question (ms); red line = p50, black diamond = p95")
     if max(max(s.latencies_ms) for s in have) > 20 * max(min(s.latencies_ms) for s in have) > 0:
         ax.set_xscale("log")
     ax.spines[["top", "right"]].set_visible(False)
@@ -167,9 +181,21 @@ def plot_recall_curves(systems: Sequence[SystemResult]) -> str | None:
     ax = fig.add_subplot()
     for i, s in enumerate(have):
         ks = range(1, len(s.recall_curve) + 1)
-        ax.plot(ks, s.recall_curve, label=s.name, color=PALETTE[i % len(PALETTE)], linewidth=2)
-    if max(len(s.recall_curve) for s in have) > 20:
+        marker = "o" if len(s.recall_curve) <= 20 else None
+        ax.plot(
+            ks,
+            s.recall_curve,
+            label=s.name,
+            color=PALETTE[i % len(PALETTE)],
+            linewidth=2,
+            marker=marker,
+            ms=4,
+        )
+    longest = max(len(s.recall_curve) for s in have)
+    if longest > 20:
         ax.set_xscale("log")
+    else:
+        ax.set_xticks(range(1, longest + 1))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("k")
     ax.set_ylabel("recall@k")
