@@ -219,3 +219,45 @@ def test_abstaining_on_answerable_counts_as_false_abstention():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="2 questions but 1 outputs"):
         evaluate_questions("s", [Q_ANS, Q_UNANS], [SystemOutput()])
+
+
+def test_system_output_from_rag_answer():
+    from rag.models import Answer, Citation, Hit, Passage
+
+    passage = Passage(
+        id="688088-2024-007#3",
+        filing_id="688088-2024-007",
+        company="虹软科技",
+        code="688088",
+        record_no="2024-007",
+        date=None,
+        section="narrative",
+        text=STAFF,
+        start=0,
+        end=len(STAFF),
+    )
+    answer = Answer(
+        question="研发人员？",
+        answer="595人 [1]",
+        abstained=False,
+        passages=[Hit(passage=passage, score=0.9, rank=1)],
+        citations=[
+            Citation(
+                n=1,
+                filing_id="688088-2024-007",
+                company="虹软科技",
+                code="688088",
+                record_no="2024-007",
+                date=None,
+                question="",
+                quote="公司研发人员595人，占公司总人数的比例为63.64%",
+                passage_id=passage.id,
+                score=0.9,
+            )
+        ],
+        timings_ms={"total": 42.0},
+    )
+    out = SystemOutput.from_answer(answer)
+    assert out.latency_ms == 42.0 and out.passages[0].code == "688088"
+    result, _ = evaluate_questions("engine", [Q_ANS], [out])
+    assert result.metrics["hit@1"] == 1.0 and result.metrics["citation_hit"] == 1.0
