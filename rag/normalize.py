@@ -48,8 +48,8 @@ _CN_NUM = "一二三四五六七八九十百"
 # Markers shared with the parser: a line starting with one of these is never glued to the line
 # before it.
 QUESTION_RE = re.compile(
-    r"^(?:(?P<q>[Qq]\s*(?P<qn>\d+)?)"
-    rf"|(?P<w>(?:投资者)?(?:提问|问题|问)\s*(?P<wn>[0-9{_CN_NUM}]+)?))\s*[：:]"
+    r"^(?:(?P<q>[Qq])\s*(?:(?P<qn>\d+)\s*(?:[：:]|[.．、](?!\d))|[：:])"
+    rf"|(?P<w>(?:投资者)?(?:提问|问题|问)\s*(?P<wn>[0-9{_CN_NUM}]+)?)\s*[：:])"
 )
 ANSWER_RE = re.compile(r"^(?:[Aa]\s*\d*|(?:公司|董秘|管理层)?(?:回答|回复|答复|答))\s*[：:]")
 HEADING_RE = re.compile(rf"^(?:第[0-9{_CN_NUM}]+部分|[{_CN_NUM}]+[、.．]|[（(][{_CN_NUM}]+[）)])")

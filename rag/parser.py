@@ -193,7 +193,8 @@ def _parse_header(text: str, lines: list[_Line]) -> tuple[FilingHeader, Span | N
 
     values: dict[str, str] = {}
     value_end = 0
-    for lab, nxt in zip(labels, [*labels[1:], None], strict=True):
+    for k, lab in enumerate(labels):
+        nxt = labels[k + 1] if k + 1 < len(labels) else None
         start, end = lab.end, nxt.start if nxt else head_end
         if nxt is None and body_label is None:  # no body label: the last value is one block
             content = start + len(text[start:end]) - len(text[start:end].lstrip())
@@ -201,7 +202,7 @@ def _parse_header(text: str, lines: list[_Line]) -> tuple[FilingHeader, Span | N
             end = gap if gap >= 0 else end
         values[lab.field] = text[start:end].strip()
         value_end = end
-    body_start = body_label.end if body_label else value_end
+    body_start = body_label.end if body_label else max(value_end, _preamble_end(lines))
     body_end, record_date, tail = _parse_footer(text, lines, sq, body_start)
 
     preamble = text[: labels[0].start if labels else head_end]
@@ -224,6 +225,27 @@ def _parse_header(text: str, lines: list[_Line]) -> tuple[FilingHeader, Span | N
         first = len(head) - len(head.lstrip())
         header_span = Span(start=first, end=len(head))
     return header, header_span, (body_start, body_end)
+
+
+def _preamble_end(lines: list[_Line]) -> int:
+    """End of the title lines (code, name, company, 编号) at the top of a record without a table."""
+    end = 0
+    for ln in lines:
+        s = ln.text
+        if not s:
+            continue
+        squashed = re.sub(r"\s+", "", s)
+        if (
+            _CODE_RE.search(s)
+            or _SHORT_NAME_RE.search(s)
+            or _RECORD_NO_RE.match(s)
+            or _TITLE in squashed
+            or (squashed.endswith("公司") and len(squashed) <= 40)
+        ):
+            end = ln.end
+            continue
+        break
+    return end
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str:
