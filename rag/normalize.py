@@ -188,7 +188,7 @@ def _continues(prev: str, line: str, wrap_width: int) -> bool:
         QUESTION_RE.match(line)
         or ANSWER_RE.match(line)
         or HEADING_RE.match(line)
-        or NUMBERED_RE.match(line)
+        or (NUMBERED_RE.match(line) and line.rstrip()[-1:] in "？?")  # "2、…？" asks; "（2）…；" lists
         or _LABEL_RE.match(line)
     )
 
