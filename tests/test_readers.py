@@ -66,7 +66,7 @@ def test_decode_rejects_binary(data: bytes) -> None:
 
 
 def test_decode_empty() -> None:
-    with pytest.raises(FilingError, match="empty file: x.txt"):
+    with pytest.raises(FilingError, match=r"^empty file: x\.txt$"):
         decode_bytes(b"", "x.txt")
 
 
@@ -223,7 +223,10 @@ def test_docx_header_table_and_qa(body_in_table: bool) -> None:
     assert h.reception_staff == ["董事会秘书 蒿惠美女士", "投资者关系 邓琦女士"]
     assert str(h.record_date) == "2024-08-28"
     assert [q.label for q in f.qa_pairs] == ["Q1", "Q2"]
-    assert [f.text[p.start : p.end] for p in f.qa_pairs[0].paragraphs] == ["公司将加深产品渗透。", "同时加大机型拓展。"]
+    assert [f.text[p.start : p.end] for p in f.qa_pairs[0].paragraphs] == [
+        "公司将加深产品渗透。",
+        "同时加大机型拓展。",
+    ]
     assert f.text[f.qa_pairs[1].paragraphs[0].start :].startswith("视频应用功能对于功耗的压力非常大")
 
 
@@ -258,5 +261,5 @@ def test_suffix_dispatch_and_errors() -> None:
     assert read_document("证券代码：688088".encode("gb18030"), "A.TXT") == "证券代码：688088"
     with pytest.raises(FilingError, match=r"^unsupported format '\.xls' \(expected \.txt, \.pdf or \.docx\)"):
         read_document(b"x", "a.xls")
-    with pytest.raises(FilingError, match="^empty file: a.pdf$"):
+    with pytest.raises(FilingError, match=r"^empty file: a\.pdf$"):
         read_document(b"", "dir/a.pdf")
