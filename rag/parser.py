@@ -56,7 +56,10 @@ _SHORT_NAME_RE = re.compile(r"(?:证券|股票)简称\s*[：:]\s*(\S+)")
 _RECORD_NO_RE = re.compile(r"编\s*号\s*[：:]\s*([^\s，,；;]+)")
 _TITLE = "投资者关系活动记录表"
 _DATE_RE = re.compile(
-    r"(?:(?P<y>\d{4})\s*(?:年|[-/.])\s*)?(?:(?P<m>\d{1,2})\s*(?:月|[-/.](?=\s*\d)))?\s*(?P<d>\d{1,2})\s*(?:日|号)?"
+    r"(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})"  # 2024年08月27日
+    r"|(?P<y2>\d{4})[-/.](?P<m2>\d{1,2})[-/.](?P<d2>\d{1,2})(?!\d)"  # 2024-08-27
+    r"|(?P<m3>\d{1,2})\s*月\s*(?P<d3>\d{1,2})\s*[日号]"  # 7月28日: year inherited
+    r"|(?P<d4>\d{1,2})\s*[日号]"  # 28日: year and month inherited
 )
 _SENTENCE_QUESTION = re.compile(r"[？?]\s*$")
 _NUMBERED_Q_RE = re.compile(r"^(?:(?P<n>\d{1,2})[、.．]|[（(](?P<p>\d{1,2})[）)])\s*(?=\S)")
@@ -311,16 +314,18 @@ def _dates(value: str) -> list[dt.date]:
     out: list[dt.date] = []
     year = month = None
     for m in _DATE_RE.finditer(value):
-        y, mo, d = m.group("y"), m.group("m"), m.group("d")
-        has_unit = bool(re.search(r"[日号]\s*$", m.group())) or bool(y and mo)
-        if not has_unit and not (mo and year):
-            continue  # a bare number is not a date
+        y = m.group("y") or m.group("y2")
+        mo = m.group("m") or m.group("m2") or m.group("m3")
+        d = m.group("d") or m.group("d2") or m.group("d3") or m.group("d4")
         year = int(y) if y else year
         month = int(mo) if mo else month
         if year is None or month is None:
             continue
         try:
             date = dt.date(year, month, int(d))
+            if not y and out and date < out[-1]:  # "12月30日-1月2日" runs into the next year
+                year += 1
+                date = date.replace(year=year)
         except ValueError:
             continue
         if date not in out:

@@ -15,7 +15,7 @@ import pytest
 
 from rag.models import Filing, FilingHeader
 from rag.normalize import normalize
-from rag.parser import FilingError, parse_bytes, parse_file, parse_text
+from rag.parser import FilingError, _dates, parse_bytes, parse_file, parse_text
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 INSTA = SAMPLES / "688775_insta360_2025-003.txt"
@@ -434,6 +434,23 @@ def test_variant_header_fields() -> None:
     assert h.activity_dates == [dt.date(2024, 3, 5)]
     assert h.reception_staff == ["董事会秘书 李四"]
     assert h.record_date == dt.date(2024, 3, 6)
+
+
+@pytest.mark.parametrize(
+    ("value", "dates"),
+    [
+        ("2024年08月27日、2024年08月28日", ["2024-08-27", "2024-08-28"]),
+        ("2025年7月21日-7月28日", ["2025-07-21", "2025-07-28"]),
+        ("2023 年 4 月 15 日", ["2023-04-15"]),
+        ("2024年08月27日、28日", ["2024-08-27", "2024-08-28"]),
+        ("2024-03-05 8:05-9:10", ["2024-03-05"]),  # clock times are not dates
+        ("2024/3/5 至 2024/3/7", ["2024-03-05", "2024-03-07"]),
+        ("2024年12月30日-1月2日", ["2024-12-30", "2025-01-02"]),
+        ("2024年2月30日", []),
+    ],
+)
+def test_activity_dates(value: str, dates: list[str]) -> None:
+    assert [d.isoformat() for d in _dates(value)] == dates
 
 
 def test_text_without_header_or_questions_still_parses() -> None:
