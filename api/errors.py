@@ -1,0 +1,90 @@
+"""One error shape for every 4xx/5xx: ``{"error": {"code": ..., "message": ...}}``.
+
+Clients (the web page, scripts, OpenAI-style chat clients) branch on ``code`` and show
+``message`` to a person, so the message says what is wrong in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rag.engine import QuestionError
+from rag.store import StoreError
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def question_error(e: QuestionError, limit: int) -> ApiError:
+    """Empty → 422 ``empty_question``; too long → 413 ``question_too_long`` (documented)."""
+    msg = str(e)
+    if "limit" in msg:
+        return ApiError(413, "question_too_long", f"{msg} (max_question_chars={limit})")
+    return ApiError(422, "empty_question", msg)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "not_ready",
+}
+
+
+def _describe(errors: list[dict]) -> str:
+    """Pydantic's error list as one readable line: ``body.k: must be ≤ 100; body: invalid JSON``."""
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        if e.get("type") == "json_invalid":
+            parts.append(f"malformed JSON: {e.get('ctx', {}).get('error', e.get('msg'))}")
+        else:
+            parts.append(f"{loc}: {e.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Route FastAPI's own errors and ours into the one JSON shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(e.code, e.message), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = list(e.errors())
+        malformed = any(x.get("type") == "json_invalid" for x in errors)
+        code, status = ("malformed_json", 400) if malformed else ("invalid_request", 422)
+        return JSONResponse(error_body(code, _describe(errors)), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(e.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(e.detail)), status_code=e.status_code, headers=getattr(e, "headers", None)
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, e: StoreError) -> JSONResponse:
+        return JSONResponse(error_body("index_unavailable", str(e).splitlines()[0]), status_code=503)

@@ -1,0 +1,489 @@
+// irqa web page: ask, read cited answers, open the cited filing at the quoted passage.
+// Plain DOM, no framework and no network beyond this server. Text from the server is always
+// set with textContent, never parsed as HTML.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { companies: [], filings: [], openFiling: null, lastTrigger: null, highlight: null };
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function badge(text, kind) {
+  return el("span", { class: `badge badge-${kind}`, text });
+}
+
+function badges(item) {
+  const frag = document.createDocumentFragment();
+  if (item.company) frag.append(badge(item.company, "company"));
+  if (item.code) frag.append(badge(item.code, "code"));
+  if (item.record_no) frag.append(badge(`编号 ${item.record_no}`, "record"));
+  if (item.date) frag.append(badge(item.date, "date"));
+  return frag;
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(path, options);
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  if (!res.ok) {
+    const err = new Error(body?.error?.message || `${res.status} ${res.statusText}`);
+    err.status = res.status;
+    err.code = body?.error?.code;
+    throw err;
+  }
+  return body;
+}
+
+function ms(t) {
+  return t >= 1000 ? `${(t / 1000).toFixed(1)} s` : `${Math.round(t)} ms`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// status, companies, filings
+
+async function waitReady() {
+  const status = $("#status");
+  for (;;) {
+    try {
+      const res = await fetch("/readyz");
+      const body = await res.json();
+      if (res.ok) {
+        status.textContent = `${body.filings} filings · ${body.passages} passages indexed`;
+        status.className = "status ok";
+        return;
+      }
+      const p = body.progress ? ` ${body.progress.done}/${body.progress.total}` : "";
+      status.textContent = body.error ? `Index error: ${body.error}` : `Preparing the index (${body.stage}${p})…`;
+      status.className = body.error ? "status bad" : "status busy";
+    } catch {
+      status.textContent = "Server unreachable; retrying…";
+      status.className = "status bad";
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}
+
+async function refreshStatus() {
+  try {
+    const body = await api("/readyz");
+    $("#status").textContent = `${body.filings} filings · ${body.passages} passages indexed`;
+  } catch {
+    /* the next call will say */
+  }
+}
+
+async function loadCompanies() {
+  const { companies } = await api("/v1/companies");
+  state.companies = companies;
+  const select = $("#company");
+  const current = select.value;
+  select.replaceChildren(el("option", { value: "", text: "All companies" }));
+  for (const c of companies) {
+    const label = `${c.short_name || c.company} · ${c.code}` + (c.filings > 1 ? ` (${c.filings})` : "");
+    select.append(el("option", { value: c.code, text: label }));
+  }
+  select.value = companies.some((c) => c.code === current) ? current : "";
+}
+
+async function loadFilings() {
+  const { filings } = await api("/v1/filings");
+  state.filings = filings;
+  $("#filings-count").textContent = `(${filings.length})`;
+  const list = $("#filings");
+  list.replaceChildren();
+  if (!filings.length) list.append(el("li", { class: "hint", text: "No filings yet: upload one below." }));
+  for (const f of filings) {
+    const open = (ev) => openFiling(f.id, null, ev.currentTarget);
+    list.append(
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: "filing-item",
+            "data-id": f.id,
+            "aria-label": `Open filing ${f.company} ${f.code} ${f.record_no} ${f.date || ""}`,
+            onclick: open,
+          },
+          el("span", { class: "filing-name", text: f.company || f.full_name || f.source }),
+          el("span", { class: "filing-meta", text: [f.code, f.record_no, f.date].filter(Boolean).join(" · ") }),
+          el("span", { class: "filing-sub", text: `${f.questions} Q&A · ${f.passages} passages` }),
+        ),
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// asking
+
+function filters() {
+  return {
+    company: $("#company").value || null,
+    date_from: $("#date-from").value || null,
+    date_to: $("#date-to").value || null,
+  };
+}
+
+async function ask(question) {
+  question = question.trim();
+  if (!question) {
+    $("#question").focus();
+    return;
+  }
+  const f = filters();
+  const btn = $("#ask-btn");
+  btn.disabled = true;
+  btn.textContent = "Asking…";
+  $("#empty").hidden = true;
+  const pending = el("div", { class: "answer pending", role: "status", text: `Searching the filings for “${question}”…` });
+  $("#answers").prepend(pending);
+  try {
+    const answer = await api("/v1/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, ...f }),
+    });
+    pending.replaceWith(renderAnswer(answer, f));
+  } catch (err) {
+    pending.replaceWith(el("div", { class: "answer error", role: "alert", text: `Could not answer: ${err.message}` }));
+  } finally {
+    btn.disabled = false;
+    btn.textContent = "Ask";
+  }
+}
+
+function companyName(code) {
+  const c = state.companies.find((x) => x.code === code);
+  return c ? c.short_name || c.company : code;
+}
+
+function renderAnswer(a, f) {
+  const node = $("#answer-tpl").content.firstElementChild.cloneNode(true);
+  node.querySelector(".asked").textContent = a.question;
+  const scope = [];
+  if (f.company) scope.push(companyName(f.company));
+  if (f.date_from || f.date_to) scope.push(`${f.date_from || "…"} – ${f.date_to || "…"}`);
+  node.querySelector(".scope").textContent = scope.length ? `Filtered: ${scope.join(" · ")}` : "";
+
+  const text = node.querySelector(".answer-text");
+  const cites = node.querySelector(".citations");
+  if (a.abstained) {
+    node.classList.add("abstained");
+    const verdict = node.querySelector(".verdict");
+    verdict.hidden = false;
+    verdict.append(el("strong", { text: "No answer in the indexed filings." }), " ", a.answer);
+    text.remove();
+    const near = node.querySelector(".nearest");
+    node.querySelector(".nearest-h").hidden = !a.passages.length;
+    for (const p of a.passages.slice(0, 5)) near.append(renderPassage(p));
+  } else {
+    renderMarked(text, a.answer, (n, trigger) => {
+      const c = a.citations.find((x) => x.n === n);
+      if (c) {
+        focusCitation(cites, n);
+        openFiling(c.filing_id, { start: c.start, end: c.end, label: `[${n}]` }, trigger);
+      }
+    });
+    node.querySelector(".sources-h").hidden = !a.citations.length;
+    for (const c of a.citations) cites.append(renderCitation(c));
+  }
+  const t = a.timings_ms || {};
+  node.querySelector(".timing").textContent = t.total ? `Answered in ${ms(t.total)}` : "";
+  return node;
+}
+
+// answer text with [n] markers turned into buttons
+function renderMarked(container, text, onMarker) {
+  const re = /\[(\d+)\]/g;
+  let last = 0;
+  let m;
+  while ((m = re.exec(text)) !== null) {
+    if (m.index > last) container.append(text.slice(last, m.index));
+    const n = Number(m[1]);
+    container.append(
+      el("button", {
+        type: "button",
+        class: "marker",
+        text: `[${n}]`,
+        "aria-label": `Citation ${n}: open the quoted passage`,
+        onclick: (ev) => onMarker(n, ev.currentTarget),
+      }),
+    );
+    last = re.lastIndex;
+  }
+  if (last < text.length) container.append(text.slice(last));
+}
+
+function focusCitation(list, n) {
+  for (const li of list.children) li.classList.toggle("active", li.dataset.n === String(n));
+}
+
+function renderCitation(c) {
+  const open = (ev) => {
+    focusCitation(ev.currentTarget.closest("ol"), c.n);
+    openFiling(c.filing_id, { start: c.start, end: c.end, label: `[${c.n}]` }, ev.currentTarget);
+  };
+  return el(
+    "li",
+    { class: "citation", "data-n": String(c.n), id: null },
+    el(
+      "div",
+      { class: "cite-head" },
+      el("span", { class: "cite-n", text: `[${c.n}]` }),
+      el("span", { class: "badges" }, badges(c)),
+    ),
+    c.question ? el("p", { class: "cite-q" }, el("span", { class: "q-label", text: "问" }), c.question) : null,
+    el("blockquote", { class: "quote", text: c.quote }),
+    el("button", {
+      type: "button",
+      class: "link open-cite",
+      text: "Open in filing →",
+      "aria-label": `Open citation ${c.n} in ${c.company} filing ${c.record_no}`,
+      onclick: open,
+    }),
+  );
+}
+
+function renderPassage(p) {
+  return el(
+    "li",
+    { class: "citation passage" },
+    el("div", { class: "cite-head" }, el("span", { class: "badges" }, badges(p))),
+    p.question ? el("p", { class: "cite-q" }, el("span", { class: "q-label", text: "问" }), p.question) : null,
+    el("blockquote", { class: "quote", text: p.text.length > 240 ? `${p.text.slice(0, 240)}…` : p.text }),
+    el("button", {
+      type: "button",
+      class: "link",
+      text: "Open in filing →",
+      onclick: (ev) => openFiling(p.filing_id, { start: p.start, end: p.end, label: "passage" }, ev.currentTarget),
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the filing panel
+
+async function openFiling(id, span, trigger) {
+  state.lastTrigger = trigger || document.activeElement;
+  const panel = $("#panel");
+  panel.hidden = false;
+  document.body.classList.add("panel-open");
+  if (!state.openFiling || state.openFiling.id !== id) {
+    $("#panel-title").textContent = "Loading…";
+    $("#panel-text").replaceChildren();
+    try {
+      state.openFiling = await api(`/v1/filings/${encodeURIComponent(id)}`);
+    } catch (err) {
+      state.openFiling = null;
+      $("#panel-title").textContent = `Could not open ${id}: ${err.message}`;
+      return;
+    }
+  }
+  renderFiling(state.openFiling, span);
+  $("#panel-close").focus({ preventScroll: true });
+}
+
+function fact(dl, term, value) {
+  if (!value || (Array.isArray(value) && !value.length)) return;
+  dl.append(el("dt", { text: term }), el("dd", { text: Array.isArray(value) ? value.join("、") : value }));
+}
+
+function renderFiling(f, span) {
+  $("#panel-title").textContent = f.header.company || f.company;
+  const b = $("#panel-badges");
+  b.replaceChildren(badges(f));
+  const facts = $("#panel-facts");
+  facts.replaceChildren();
+  const h = f.header;
+  fact(facts, "活动类别", h.activity_types);
+  fact(facts, "时间", h.activity_dates);
+  fact(facts, "地点", h.place);
+  fact(facts, "参与单位", h.participants);
+  fact(facts, "接待人员", h.reception_staff);
+  fact(facts, "文件", f.source);
+
+  const box = $("#panel-text");
+  box.replaceChildren();
+  state.highlight = null;
+  const text = f.text;
+  const ok = span && span.start >= 0 && span.end > span.start && span.end <= text.length;
+  if (ok) {
+    const mark = el("mark", { class: "hl", id: "hl", tabindex: "-1" }, text.slice(span.start, span.end));
+    box.append(text.slice(0, span.start), mark, text.slice(span.end));
+    state.highlight = mark;
+    $("#panel-where").textContent = `Highlighted: citation ${span.label}`;
+    $("#panel-nav").hidden = false;
+    requestAnimationFrame(() => mark.scrollIntoView({ block: "center" }));
+  } else {
+    box.append(text);
+    $("#panel-nav").hidden = true;
+    box.scrollTop = 0;
+  }
+}
+
+function closePanel() {
+  const panel = $("#panel");
+  if (panel.hidden) return;
+  panel.hidden = true;
+  document.body.classList.remove("panel-open");
+  const back = state.lastTrigger;
+  if (back && document.contains(back)) back.focus();
+  else $("#question").focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// upload
+
+function showUploadResult(kind, parts) {
+  const box = $("#upload-result");
+  box.className = `upload-result ${kind}`;
+  box.replaceChildren(...parts);
+}
+
+async function upload(files) {
+  if (!files.length) {
+    showUploadResult("bad", ["Choose a .txt, .pdf or .docx filing first."]);
+    return;
+  }
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  const headers = {};
+  const key = $("#api-key").value || sessionStorage.getItem("irqa-key");
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const btn = $("#upload-btn");
+  btn.disabled = true;
+  btn.textContent = "Indexing…";
+  showUploadResult("busy", [`Uploading ${files.length} file(s) and embedding new passages…`]);
+  try {
+    const report = await api("/v1/filings", { method: "POST", body: form, headers });
+    if (key) sessionStorage.setItem("irqa-key", key);
+    const lines = [];
+    const fresh = [...report.added, ...report.updated];
+    for (const id of report.added) lines.push(el("div", { text: `Added ${id}` }));
+    for (const id of report.updated) lines.push(el("div", { text: `Updated ${id}` }));
+    for (const id of report.skipped) lines.push(el("div", { text: `Unchanged ${id}` }));
+    for (const x of report.failed) lines.push(el("div", { class: "bad", text: `${x.source}: ${x.error}` }));
+    await Promise.all([loadFilings(), loadCompanies(), refreshStatus()]);
+    for (const id of fresh) {
+      const f = state.filings.find((x) => x.id === id);
+      if (!f) continue;
+      lines.push(
+        el("button", {
+          type: "button",
+          class: "chip",
+          text: `Ask about ${f.company}`,
+          onclick: () => {
+            $("#company").value = f.code;
+            $("#question").value = `${f.company}在本次活动中介绍了哪些情况？`;
+            $("#question").focus();
+          },
+        }),
+      );
+    }
+    showUploadResult(report.failed.length && !fresh.length ? "bad" : "ok", lines);
+    $("#upload-files").value = "";
+    $("#drop .drop-title").textContent = "Choose or drop files";
+  } catch (err) {
+    if (err.status === 401) {
+      $("#api-key-row").hidden = false;
+      $("#api-key").focus();
+    }
+    showUploadResult("bad", [`Upload refused: ${err.message}`]);
+  } finally {
+    btn.disabled = false;
+    btn.textContent = "Upload and index";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wiring
+
+function wire() {
+  const q = $("#question");
+  $("#ask-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    ask(q.value);
+  });
+  q.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      ask(q.value);
+    }
+  });
+  for (const chip of document.querySelectorAll(".examples .chip")) {
+    chip.addEventListener("click", () => {
+      q.value = chip.textContent;
+      ask(q.value);
+    });
+  }
+  $("#clear-filters").addEventListener("click", () => {
+    $("#company").value = "";
+    $("#date-from").value = "";
+    $("#date-to").value = "";
+  });
+  $("#panel-close").addEventListener("click", closePanel);
+  $("#panel-jump").addEventListener("click", () => {
+    if (state.highlight) {
+      state.highlight.scrollIntoView({ block: "center" });
+      state.highlight.focus({ preventScroll: true });
+    }
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") closePanel();
+  });
+
+  const input = $("#upload-files");
+  const title = $("#drop .drop-title");
+  input.addEventListener("change", () => {
+    title.textContent = input.files.length ? [...input.files].map((f) => f.name).join(", ") : "Choose or drop files";
+  });
+  $("#upload-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    upload([...input.files]);
+  });
+  const drop = $("#drop");
+  drop.addEventListener("dragover", (ev) => {
+    ev.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    upload([...ev.dataTransfer.files]);
+  });
+}
+
+async function main() {
+  wire();
+  await waitReady();
+  try {
+    await Promise.all([loadCompanies(), loadFilings()]);
+  } catch (err) {
+    $("#status").textContent = `Could not load the index: ${err.message}`;
+  }
+  document.body.dataset.ready = "1";
+}
+
+main();
