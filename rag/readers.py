@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -23,6 +24,7 @@ __all__ = ["SUFFIXES", "basename", "format_of", "read_document"]
 
 SUFFIXES = (".txt", ".pdf", ".docx")
 
+_CODE_LABEL = re.compile(r"(?:证券|股票)代码")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 # Checkbox glyphs Word stores as <w:sym> in symbol fonts (Wingdings, Wingdings 2).
@@ -95,9 +97,24 @@ def _read_docx(data: bytes, name: str) -> str:
         raise FilingError(f"{name} is not a readable DOCX (corrupt or truncated)")
     try:
         document = docx.Document(io.BytesIO(data))
-        return "\n".join(_docx_blocks(document.element.body))
+        body = "\n".join(_docx_blocks(document.element.body))
+        return _with_page_header(document, body)
     except Exception as e:  # zipfile, lxml and python-docx all raise their own types
         raise FilingError(f"{name} is not a readable DOCX (corrupt or truncated)") from e
+
+
+def _with_page_header(document, body: str) -> str:
+    """Some records print 证券代码/简称 only in the page header: put those lines first."""
+    if _CODE_LABEL.search(body):
+        return body
+    lines: list[str] = []
+    for section in document.sections:
+        if section.header.is_linked_to_previous:  # no header of its own (asking would add one)
+            continue
+        for line in _docx_blocks(section.header._element):
+            if _CODE_LABEL.search(line) and line not in lines:
+                lines.append(line)
+    return "\n".join([*lines, body])
 
 
 def _docx_blocks(container) -> Iterator[str]:

@@ -235,6 +235,16 @@ def test_docx_symbol_check_boxes() -> None:
     assert f.header.activity_types == ["特定对象调研", "业绩说明会"]
 
 
+def test_docx_code_in_page_header() -> None:
+    doc = docx.Document(io.BytesIO(make_docx(False)))
+    doc.paragraphs[0].text = ""
+    doc.sections[0].header.paragraphs[0].text = "证券代码：688088    证券简称：虹软科技"
+    out = io.BytesIO()
+    doc.save(out)
+    f = parse_bytes(out.getvalue(), "x.docx")
+    assert (f.id, f.header.short_name) == ("688088-2024-007", "虹软科技")
+
+
 def test_docx_merged_cells_appear_once() -> None:
     doc = docx.Document()
     table = doc.add_table(rows=2, cols=2)
