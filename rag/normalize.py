@@ -117,8 +117,7 @@ def _drop_page_numbers(raw_lines: list[str]) -> tuple[list[_Line], list[str]]:
     """
     stripped = [s.strip() for s in raw_lines]
     content = [i for i, s in enumerate(stripped) if s]
-    bare = [i for i in content if _BARE_NUMBER_RE.match(stripped[i])]
-    bare_ok = _far_apart([content.index(i) for i in bare])
+    bare_ok = _far_apart([k for k, i in enumerate(content) if _BARE_NUMBER_RE.match(stripped[i])])
     drop: set[int] = set()
     for k, i in enumerate(content):
         s = stripped[i]
