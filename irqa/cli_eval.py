@@ -155,9 +155,7 @@ def bench(
     corpus: Annotated[
         Path, typer.Option("--corpus", help="BEIR dataset whose real passages/vectors seed the benchmark.")
     ] = Path("/work/shared/corpus/fintruthqa"),
-    ingest_passages: Annotated[
-        int, typer.Option("--ingest-passages", min=8, help="Passages embedded cold.")
-    ] = 64,
+    ask_queries: Annotated[int, typer.Option("--ask-queries", min=5, help="Questions for ask latency.")] = 20,
 ) -> None:
     """Ingest throughput, index size, memory, search/ask latency at 1k–100k passages, flat vs HNSW."""
     from eval.bench import print_bench, run_bench, write_bench
@@ -169,7 +167,7 @@ def bench(
             corpus,
             sizes=[int(x) for x in sizes.split(",") if x.strip()],
             n_queries=queries,
-            ingest_passages=ingest_passages,
+            n_ask=ask_queries,
             log=lambda m: err.print(m, highlight=False),
         )
     print_bench(figures, out)
