@@ -359,6 +359,7 @@ function showUploadResult(kind, parts) {
   const box = $("#upload-result");
   box.className = `upload-result ${kind}`;
   box.replaceChildren(...parts);
+  box.scrollIntoView({ block: "nearest" });
 }
 
 async function upload(files) {
