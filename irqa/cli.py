@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True)
+out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: $IRQA_INDEX).")]
@@ -52,9 +52,8 @@ def settings_for(index: Path | None) -> Settings:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors users can cause into one clear line and exit code 1."""
-    from rag.parser import FilingError
-
     from rag.engine import QuestionError
+    from rag.parser import FilingError
     from rag.store import StoreError
 
     try:

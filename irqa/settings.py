@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(1.0, ge=0)
     company_boost: float = Field(1.0, ge=0, description="Fused-score bonus for a named company.")
     answer_sentences: int = Field(3, ge=1, le=10)
-    abstain_below: float = Field(0.80, description="Abstain when the best dense cosine is below this.")
+    abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
     # limits
     max_question_chars: int = Field(2000, ge=1)

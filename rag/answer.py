@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from embeddings.base import Embedder
@@ -26,14 +27,15 @@ from rag.lexical import tokenize
 from rag.models import Answer, Citation, Hit, Span
 
 _MIN_SENTENCE_CHARS = 6
+_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 
 
 @dataclass
 class AnswerParams:
     sentences: int = 3  # at most this many quoted sentences
     passages: int = 3  # sentences are drawn from this many top passages
-    abstain_below: float = 0.80  # best passage cosine under this → abstain
-    margin: float = 0.06  # keep sentences scoring within this of the best one
+    abstain_below: float = 0.78  # best passage cosine under this → abstain
+    margin: float = 0.05  # neighbouring sentences within this of the best one join the quote
 
 
 @dataclass
@@ -50,24 +52,34 @@ class Answerer:
         self.embedder = embedder
         self.params = params or AnswerParams()
 
-    def abstain_reason(self, hits: list[Hit], resolution: Resolution) -> str | None:
+    def abstain_reason(self, question: str, hits: list[Hit], resolution: Resolution) -> str | None:
         if resolution.unknown and not resolution.codes:
             names = "、".join(dict.fromkeys(resolution.unknown))
             return f"The indexed filings do not cover {names}."
         if not hits:
             return "The indexed filings do not answer this question (nothing matched)."
+        years = set(_YEAR.findall(question))
+        if years and not any(y in h.passage.text for h in hits[:5] for y in years):
+            return f"The indexed filings say nothing about {'/'.join(sorted(years))} here; the nearest passages are listed below."
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
-        if best is not None and best < self.params.abstain_below:
+        no_terms = not any(h.lexical for h in hits[:5])  # not one question term in the best passages
+        if best is not None and (best < self.params.abstain_below or (no_terms and best < 0.90)):
             return "The indexed filings do not answer this question; the nearest passages are listed below."
         return None
 
     def answer(
-        self, question: str, hits: list[Hit], resolution: Resolution, qid: str | None = None
+        self,
+        question: str,
+        hits: list[Hit],
+        resolution: Resolution,
+        qid: str | None = None,
+        query: str | None = None,
     ) -> Answer:
-        reason = self.abstain_reason(hits, resolution)
+        """Answer ``question`` from ``hits``; ``query`` (e.g. the expanded question) scores sentences."""
+        reason = self.abstain_reason(question, hits, resolution)
         if reason:
             return Answer(id=qid, question=question, answer=reason, abstained=True, passages=hits)
-        chosen = self._choose(question, hits[: self.params.passages])
+        chosen = self._choose(query or question, hits[: self.params.passages])
         citations, parts = self._cite(chosen, hits)
         return Answer(
             id=qid,
@@ -80,27 +92,52 @@ class Answerer:
         )
 
     def _choose(self, question: str, hits: list[Hit]) -> list[_Candidate]:
+        """A contiguous run of the best sentences of the answer passage, plus a better one elsewhere.
+
+        The answer passage is the one of the top few whose vector is closest to the question:
+        fusion ranks for recall, but the cosine judges best which passage talks about the
+        question. Quoting neighbouring sentences keeps the answer readable in context.
+        """
+        if not hits:
+            return []
+        order = sorted(range(len(hits)), key=lambda i: -(hits[i].dense if hits[i].dense is not None else -1))
         cands: list[_Candidate] = []
-        for hi, h in enumerate(hits):
-            p = h.passage
-            for order, sp in enumerate(sentence_spans(p.text, 0, len(p.text))):
+        for hi in order:
+            p = hits[hi].passage
+            for n, sp in enumerate(sentence_spans(p.text, 0, len(p.text))):
                 text = p.text[sp.start : sp.end]
                 if len(text) >= _MIN_SENTENCE_CHARS:
                     span = Span(start=p.start + sp.start, end=p.start + sp.end)
-                    cands.append(_Candidate(hi, order, span, text))
+                    cands.append(_Candidate(hi, n, span, text))
         if not cands:
             return []
         qv = self.embedder.embed_queries([question])[0]
-        sv = self.embedder.embed_passages([c.text for c in cands])
-        cos = sv @ qv
+        cos = self.embedder.embed_passages([c.text for c in cands]) @ qv
         qtok = set(tokenize(question))
         for c, s in zip(cands, cos, strict=True):
             overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
-            c.score = float(s) + 0.10 * overlap - 0.02 * c.hit_index
-        best = max(c.score for c in cands)
-        keep = sorted((c for c in cands if c.score >= best - self.params.margin), key=lambda c: -c.score)
-        keep = keep[: self.params.sentences]
-        return sorted(keep, key=lambda c: (c.hit_index, c.order))
+            c.score = float(s) + 0.05 * overlap
+        primary = [c for c in cands if c.hit_index == order[0]]
+        if not primary:  # the closest passage has no usable sentence
+            primary = [c for c in cands if c.hit_index == cands[0].hit_index]
+        best = max(primary, key=lambda c: c.score)
+        run = [best]
+        by_order = {c.order: c for c in primary}
+        while len(run) < self.params.sentences:
+            left, right = by_order.get(run[0].order - 1), by_order.get(run[-1].order + 1)
+            options = [
+                c for c in (left, right) if c is not None and c.score >= best.score - self.params.margin
+            ]
+            if not options:
+                break
+            pick = right if right in options else left  # answers elaborate after their lead sentence
+            run = [pick, *run] if pick is left else [*run, pick]
+        chosen = list(run)
+        others = [c for c in cands if c.hit_index != best.hit_index and c.score > best.score + 0.01]
+        if others and len(chosen) < self.params.sentences + 1:
+            chosen.append(max(others, key=lambda c: c.score))
+        lead = {hi: max(c.score for c in chosen if c.hit_index == hi) for hi in {c.hit_index for c in chosen}}
+        return sorted(chosen, key=lambda c: (-lead[c.hit_index], c.order))  # the strongest quote first
 
     def _cite(self, chosen: list[_Candidate], hits: list[Hit]) -> tuple[list[Citation], list[str]]:
         """Group consecutive sentences of a passage into one citation each."""

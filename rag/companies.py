@@ -34,11 +34,17 @@ _LEGAL_SUFFIX = re.compile(r"(股份有限公司|有限责任公司|有限公司
 _ZH_SUBJECT = re.compile(
     r"^(?:请问|想问一下|请教)?\s*([\u4e00-\u9fffA-Za-z0-9]{2,12}?)(?:公司|集团)?(?:的|对|在|有没有|有|是否|今年|明年|去年)"
 )
+# "宁德时代 battery …", "腾讯 Q3 …": a Chinese name standing alone before a space or Latin text
+_ZH_LEADING_NAME = re.compile(r"^(?:请问)?([\u4e00-\u9fff]{2,8})(?=\s|[A-Za-z0-9])")
 _EN_SUBJECT = re.compile(
     r"\b([A-Z][A-Za-z0-9&\-]{2,}(?:\s+[A-Z][A-Za-z0-9&\-]+)*)(?:'s|’s|\s+(?:say|said|says|think|plan|expect))"
 )
 _GENERIC_SUBJECTS = {
     "公司",
+    "哪家",
+    "哪个",
+    "哪些",
+    "这家",
     "贵公司",
     "你们",
     "你们公司",
@@ -164,9 +170,12 @@ class CompanyResolver:
     def _unknown_subjects(self, question: str, known_term) -> list[str]:
         """A question's opening entity that is neither an alias nor a word the corpus contains."""
         out = []
-        m = _ZH_SUBJECT.match(question.strip())
-        if m and m.group(1) not in _GENERIC_SUBJECTS and not known_term(m.group(1)):
-            out.append(m.group(1))
+        q = question.strip()
+        for rx in (_ZH_SUBJECT, _ZH_LEADING_NAME):
+            m = rx.match(q)
+            if m and m.group(1) not in _GENERIC_SUBJECTS and not known_term(m.group(1)):
+                out.append(m.group(1))
+                break
         for m in _EN_SUBJECT.finditer(question):
             name = m.group(1)
             if name not in _GENERIC_SUBJECTS and not known_term(name.lower()):

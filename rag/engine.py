@@ -24,6 +24,7 @@ from embeddings.cache import VectorCache
 from irqa.settings import Settings, get_settings
 from rag.answer import Answerer, AnswerParams
 from rag.companies import CompanyResolver, Resolution
+from rag.glossary import expand_query
 from rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
 from rag.models import Answer, Filing, FilingSummary, Hit, Passage
 from rag.retriever import Filters, FusionParams, Mode, Retriever
@@ -229,7 +230,7 @@ class Engine:
         if company and not res.codes:
             return [], res
         hits = retriever.search(
-            q,
+            expand_query(q),
             k or self.settings.top_k,
             mode=mode,
             filters=Filters(codes=codes, date_from=date_from, date_to=date_to),
@@ -254,7 +255,7 @@ class Engine:
         answerer = Answerer(
             self.embedder, AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
         )
-        answer = answerer.answer(q, hits, res, qid=qid)
+        answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q))
         t2 = time.perf_counter()
         answer.timings_ms = {
             "retrieve": (t1 - t0) * 1000,

@@ -107,7 +107,7 @@ class Passage(BaseModel):
 
     def embed_text(self) -> str:
         """What gets embedded and lexically indexed: the question gives the answer its topic."""
-        parts = [f"{self.company}（{self.code}）"]
+        parts = [f"{self.company}（{self.code}）"] if self.company else []
         if self.question:
             parts.append(f"问：{self.question}")
         elif self.title:
