@@ -313,3 +313,13 @@ def serve(
     s = settings_for(index)
     with user_errors():
         run(s, host or s.host, port or s.port)
+
+
+def _mount_eval() -> None:
+    from irqa.cli_eval import bench, eval_app
+
+    app.add_typer(eval_app, name="eval")
+    app.command()(bench)
+
+
+_mount_eval()
