@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class VectorCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock = threading.Lock()  # one connection shared by the server's threads
         self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -45,15 +47,16 @@ class VectorCache:
         for i in range(0, len(uniq), 500):
             part = uniq[i : i + 500]
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})", [model, *part]
-            )
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})", [model, *part]
+                ).fetchall()
             for key, blob in rows:
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put_many(self, model: str, items: dict[str, np.ndarray]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vectors (model, key, vec) VALUES (?, ?, ?)",
                 [(model, k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],

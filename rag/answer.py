@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from embeddings.base import Embedder
+from embeddings.cache import VectorCache, embed_with_cache
 from rag.chunker import sentence_spans
 from rag.companies import Resolution
 from rag.lexical import tokenize
@@ -48,9 +49,12 @@ class _Candidate:
 
 
 class Answerer:
-    def __init__(self, embedder: Embedder, params: AnswerParams | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder, params: AnswerParams | None = None, cache: VectorCache | None = None
+    ) -> None:
         self.embedder = embedder
         self.params = params or AnswerParams()
+        self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
 
     def abstain_reason(self, question: str, hits: list[Hit], resolution: Resolution) -> str | None:
         if resolution.unknown and not resolution.codes:
@@ -112,7 +116,7 @@ class Answerer:
         if not cands:
             return []
         qv = self.embedder.embed_queries([question])[0]
-        cos = self.embedder.embed_passages([c.text for c in cands]) @ qv
+        cos = embed_with_cache(self.embedder, [c.text for c in cands], self.cache)[0] @ qv
         qtok = set(tokenize(question))
         for c, s in zip(cands, cos, strict=True):
             overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0

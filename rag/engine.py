@@ -51,6 +51,7 @@ class Engine:
         self._retriever: Retriever | None = None
         self._resolver: CompanyResolver | None = None
         self._write_lock = threading.Lock()
+        self._sentence_cache: VectorCache | None = None
         self._load_lock = threading.Lock()
 
     # parts ----------------------------------------------------------------------------------
@@ -65,6 +66,10 @@ class Engine:
 
     def _cache(self) -> VectorCache:
         return VectorCache(self.settings.cache_dir / "vectors.sqlite")
+
+    def _install_sentence_cache(self) -> None:
+        if self._sentence_cache is None:
+            self._sentence_cache = self._cache()
 
     def _install(self, snap: Snapshot) -> None:
         s = self.settings
@@ -252,8 +257,11 @@ class Engine:
         hits, res = self._search(q, max(k or self.settings.top_k, 10), company, date_from, date_to, "hybrid")
         t1 = time.perf_counter()
         s = self.settings
+        self._install_sentence_cache()
         answerer = Answerer(
-            self.embedder, AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
+            self.embedder,
+            AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below),
+            cache=self._sentence_cache,
         )
         answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q))
         t2 = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from rag.chunker import chunk_filing, pack, sentence_spans
@@ -55,7 +57,7 @@ def test_long_answers_split_with_overlap():
     assert len(spans) == 40
     chunks = pack(text, spans, max_tokens=60, overlap_tokens=25, count=count_tokens)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end, "consecutive chunks share their boundary sentence"
         assert b.start > a.start
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
@@ -63,6 +65,8 @@ def test_long_answers_split_with_overlap():
 
 def test_a_sentence_longer_than_the_budget_is_cut_without_loss():
     text = "，".join(["这是一个没有句号的超长分句"] * 60) + "。"
-    chunks = pack(text, sentence_spans(text, 0, len(text)), max_tokens=50, overlap_tokens=0, count=count_tokens)
+    chunks = pack(
+        text, sentence_spans(text, 0, len(text)), max_tokens=50, overlap_tokens=0, count=count_tokens
+    )
     assert "".join(text[c.start : c.end] for c in chunks) == text
     assert all(count_tokens(text[c.start : c.end]) <= 50 for c in chunks)
