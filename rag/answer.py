@@ -170,6 +170,7 @@ class Answerer:
                     question=p.question,
                     quote=quote,
                     passage_id=p.id,
+                    title=p.title,
                     score=h.score,
                     start=start,
                     end=end,

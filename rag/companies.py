@@ -39,6 +39,49 @@ _ZH_LEADING_NAME = re.compile(r"^(?:请问)?([\u4e00-\u9fff]{2,8})(?=\s|[A-Za-z0
 _EN_SUBJECT = re.compile(
     r"\b([A-Z][A-Za-z0-9&\-]{2,}(?:\s+[A-Z][A-Za-z0-9&\-]+)*)(?:'s|’s|\s+(?:say|said|says|think|plan|expect))"
 )
+_EN_PROPER = re.compile(r"(?<=[a-z,] )([A-Z][a-z]{2,})\b")
+# capitalized words that are not company names (places, months, languages)
+_ENGLISH_WORDS = {
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "China",
+    "Chinese",
+    "America",
+    "American",
+    "Europe",
+    "European",
+    "Asia",
+    "Japan",
+    "Korea",
+    "India",
+    "Africa",
+    "English",
+    "Mandarin",
+    "Beijing",
+    "Shanghai",
+    "Shenzhen",
+    "Hangzhou",
+    "Hong",
+    "Kong",
+    "Taiwan",
+}
 _GENERIC_SUBJECTS = {
     "公司",
     "哪家",
@@ -176,9 +219,11 @@ class CompanyResolver:
             if m and m.group(1) not in _GENERIC_SUBJECTS and not known_term(m.group(1)):
                 out.append(m.group(1))
                 break
-        for m in _EN_SUBJECT.finditer(question):
-            name = m.group(1)
-            if name not in _GENERIC_SUBJECTS and not known_term(name.lower()):
+        names = [m.group(1) for m in _EN_SUBJECT.finditer(question)]
+        # a capitalized word inside an English sentence ("How much did Tencent spend …")
+        names += [m.group(1) for m in _EN_PROPER.finditer(question)]
+        for name in dict.fromkeys(names):
+            if name not in _GENERIC_SUBJECTS and name not in _ENGLISH_WORDS and not known_term(name.lower()):
                 out.append(name)
         return out
 

@@ -138,6 +138,7 @@ class Citation(BaseModel):
     question: str
     quote: str
     passage_id: str
+    title: str = ""  # section heading, for quotes from narrative sections (no question)
     score: float
     start: int = 0  # quote span in the filing's normalized text
     end: int = 0
@@ -173,6 +174,7 @@ class Answer(BaseModel):
                     "question": c.question,
                     "quote": c.quote,
                     "passage_id": c.passage_id,
+                    "title": c.title,
                     "score": round(c.score, 6),
                     "start": c.start,
                     "end": c.end,
