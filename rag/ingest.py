@@ -112,9 +112,9 @@ def ingest_sources(
 
     with store.lock():
         if store.exists() and not rebuild:
-            old = store.load(embedder.name)
+            old = store.load(embedder.name, embedder.family)
         else:
-            old = Snapshot.empty(embedder.name, embedder.dim)
+            old = Snapshot.empty(embedder.name, embedder.dim, embedder.family)
         keep: dict[str, Filing] = dict(old.filings)
         for fid in delete_ids:
             if keep.pop(fid, None) is not None:
@@ -163,6 +163,7 @@ def ingest_sources(
         snap = store.commit(
             embedder=embedder.name,
             dim=embedder.dim,
+            family=embedder.family,
             filings=ordered,
             passages=passages,
             vectors=all_vecs,

