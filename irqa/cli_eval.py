@@ -174,3 +174,7 @@ def bench(
     if json_out is not None:
         write_bench(figures, json_out)
         err.print(f"wrote {json_out}", highlight=False)
+
+
+if __name__ == "__main__":  # python -m irqa.cli_eval … (before the sub-app is mounted in irqa.cli)
+    eval_app()

@@ -1,8 +1,13 @@
-"""BM25 over jieba-segmented text (bm25s does the scoring).
+"""BM25 over jieba words plus character bigrams (bm25s does the scoring).
 
 Chinese has no spaces, so a whitespace tokenizer would index whole clauses. jieba's
 search-mode segmentation also emits the sub-words of long words (智能超域融合 → 智能/超域/融合/…),
 which helps recall. ASCII words are lowercased so "Turbo Fusion" matches "turbo fusion".
+
+Each text also yields ``#``-prefixed character bigrams of its Chinese runs, and its ASCII/digit
+runs once more as ``#word``: bigrams match where jieba segments query and passage differently
+(股东人数 vs 股东/人数), and the repeated numbers and names weigh exact figures up. On the
+FinTruthQA dev split this raised BM25 MRR@10 from 0.472 to 0.494 (eval/EXPERIMENTS.md).
 
 Example::
 
@@ -81,10 +86,31 @@ def _jieba():
     return jieba
 
 
-def tokenize(text: str) -> list[str]:
+_RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
+_ASCII = re.compile(r"[0-9a-z]+")
+GRAM = "#"  # prefix of bigram features, so they never collide with jieba words
+
+
+def words(text: str) -> list[str]:
     """Search-mode jieba tokens, lowercased, without punctuation and stop words."""
     toks = _jieba().lcut_for_search(text.lower())
     return [t for t in (t.strip() for t in toks) if t and _WORD.search(t) and t not in _STOP]
+
+
+def grams(text: str) -> list[str]:
+    """``#``-prefixed character bigrams of each run (ASCII/digit runs whole, single characters alone)."""
+    out: list[str] = []
+    for run in _RUN.findall(text.lower()):
+        if _ASCII.fullmatch(run) or len(run) < 2:
+            out.append(GRAM + run)
+        else:
+            out += [GRAM + run[i : i + 2] for i in range(len(run) - 1)]
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """The lexical features of a text: :func:`words` followed by :func:`grams`."""
+    return words(text) + grams(text)
 
 
 def add_words(words: Sequence[str]) -> None:
@@ -117,5 +143,5 @@ class LexicalIndex:
 
     def knows(self, term: str) -> bool:
         """Whether every token of ``term`` occurs somewhere in the indexed passages."""
-        toks = tokenize(term)
+        toks = words(term)  # bigrams are not names: an index built before them still resolves
         return bool(toks) and all(t in self._bm25.vocab_dict for t in toks) if self.size else False

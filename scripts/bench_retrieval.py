@@ -55,6 +55,27 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "score 0.6/0.4": ("tokenize", {"method": "score", "dense_weight": 0.6, "lexical_weight": 0.4}, "hybrid"),
     "score 0.7/0.3": ("tokenize", {"method": "score", "dense_weight": 0.7, "lexical_weight": 0.3}, "hybrid"),
     "score 0.4/0.6": ("tokenize", {"method": "score", "dense_weight": 0.4, "lexical_weight": 0.6}, "hybrid"),
+    "score 0.75/0.25": (
+        "tokenize",
+        {"method": "score", "dense_weight": 0.75, "lexical_weight": 0.25},
+        "hybrid",
+    ),
+    "score 0.8/0.2": ("tokenize", {"method": "score", "dense_weight": 0.8, "lexical_weight": 0.2}, "hybrid"),
+    "score 0.7/0.3 c50": (
+        "tokenize",
+        {"method": "score", "dense_weight": 0.7, "lexical_weight": 0.3, "candidates": 50},
+        "hybrid",
+    ),
+    "score 0.7/0.3 c200": (
+        "tokenize",
+        {"method": "score", "dense_weight": 0.7, "lexical_weight": 0.3, "candidates": 200},
+        "hybrid",
+    ),
+    "score 0.7/0.3 (words)": (
+        "words",
+        {"method": "score", "dense_weight": 0.7, "lexical_weight": 0.3},
+        "hybrid",
+    ),
 }
 KEYS = ("mrr@10", "recall@1", "recall@10", "recall@100", "ndcg@10")
 
