@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.models import FilingSummary
+
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -77,21 +79,8 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
 
 
-class FilingSummaryOut(BaseModel):
-    id: str
-    source: str
-    company: str
-    full_name: str
-    code: str
-    record_no: str
-    date: dt.date | None
-    content_hash: str
-    passages: int
-    questions: int
-
-
 class FilingsOut(BaseModel):
-    filings: list[FilingSummaryOut]
+    filings: list[FilingSummary]
 
 
 class FilingOut(BaseModel):

@@ -34,6 +34,7 @@ err = Console(stderr=True, soft_wrap=True)
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: $IRQA_INDEX).")]
 KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages to return.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CompanyOpt = Annotated[str | None, typer.Option("--company", help="Only this company (name, alias or code).")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -179,9 +180,7 @@ def _render_hits(hits) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
     index: IndexOpt = None,
-    company: Annotated[
-        str | None, typer.Option("--company", help="Only this company (name, alias or code).")
-    ] = None,
+    company: CompanyOpt = None,
     date_from: Annotated[
         str | None, typer.Option("--from", help="Only filings dated on/after (YYYY-MM-DD).")
     ] = None,
@@ -207,9 +206,7 @@ def ask(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     index: IndexOpt = None,
-    company: Annotated[
-        str | None, typer.Option("--company", help="Only this company (name, alias or code).")
-    ] = None,
+    company: CompanyOpt = None,
     k: KOpt = 10,
     as_json: JsonOpt = False,
 ) -> None:
