@@ -71,6 +71,12 @@ class VectorCache:
         self._db.close()
 
 
+def cache_models(embedder: Embedder) -> list[str]:
+    """Cache keys for an embedder's vectors: its family first (backends of one family share
+    vectors, cosine ≥ 0.999), then its own name (vectors cached before families existed)."""
+    return list(dict.fromkeys(m for m in (embedder.family, embedder.name) if m))
+
+
 def embed_with_cache(
     embedder: Embedder,
     texts: Sequence[str],
@@ -86,7 +92,11 @@ def embed_with_cache(
     """
     out = np.zeros((len(texts), embedder.dim), np.float32)
     keys = [text_key(t) for t in texts]
-    known = cache.get_many(embedder.name, keys) if cache else {}
+    known: dict[str, np.ndarray] = {}
+    for model in cache_models(embedder) if cache else []:
+        missing = [k for k in keys if k not in known]
+        if missing:
+            known.update(cache.get_many(model, missing))
     todo: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         if k in known:
@@ -104,7 +114,7 @@ def embed_with_cache(
             for i in todo[k]:
                 out[i] = v
         if cache:
-            cache.put_many(embedder.name, dict(zip(part, vecs, strict=True)))
+            cache.put_many(cache_models(embedder)[0], dict(zip(part, vecs, strict=True)))
         if progress:
             progress(sum(len(todo[k]) for k in part))
     return out, len(order)
