@@ -207,6 +207,7 @@ class QueryVectorCache(Embedder):
     def __init__(self, inner: Embedder, cache: VectorCache) -> None:
         self.inner, self.cache = inner, cache
         self.name, self.dim = inner.name, inner.dim
+        self.family = getattr(inner, "family", "")
         self._model = f"{inner.name}#query"
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
