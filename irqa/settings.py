@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -51,9 +52,12 @@ class Settings(BaseSettings):
     # retrieval and answers
     top_k: int = Field(10, ge=1, le=100)
     candidates: int = Field(100, ge=10, description="Candidates per retriever before fusion.")
-    rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    fusion: Literal["score", "rrf"] = Field(
+        "score", description="'score': weighted min-max scores (measured best); 'rrf': reciprocal rank."
+    )
+    dense_weight: float = Field(0.7, ge=0, description="Weight of the dense ranking (eval/EXPERIMENTS.md).")
+    lexical_weight: float = Field(0.3, ge=0, description="Weight of the BM25 ranking.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant (fusion='rrf' only).")
     company_boost: float = Field(1.0, ge=0, description="Fused-score bonus for a named company.")
     answer_sentences: int = Field(3, ge=1, le=10)
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")

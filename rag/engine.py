@@ -77,6 +77,7 @@ class Engine:
             rrf_k=s.rrf_k,
             dense_weight=s.dense_weight,
             lexical_weight=s.lexical_weight,
+            method=s.fusion,
             candidates=s.candidates,
         )
         codes = {f.header.code for f in snap.filings.values() if f.header.code}
