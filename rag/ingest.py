@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str
 
 def ingest_sources(
     store: IndexStore,
-    embedder: Embedder,
+    embedder: Embedder | Callable[[], Embedder],
     cache: VectorCache | None,
     sources: list[Source],
     *,
@@ -94,10 +94,14 @@ def ingest_sources(
     overlap_tokens: int = 40,
     aliases_path: Path | None = None,
     rebuild: bool = False,
-    delete_ids: Iterable[str] = (),
+    delete_ids: Sequence[str] = (),
     progress: IngestProgress | None = None,
 ) -> tuple[IngestReport, Snapshot | None]:
-    """Parse, chunk, embed and commit; returns the report and the new snapshot (None if unchanged)."""
+    """Parse, chunk, embed and commit; returns the report and the new snapshot (None if unchanged).
+
+    ``embedder`` may be a zero-argument factory: a batch of unparsable files then never pays
+    for loading the model.
+    """
     t0 = time.perf_counter()
     report = IngestReport()
     parsed: dict[str, Filing] = {}
@@ -110,6 +114,12 @@ def ingest_sources(
         if progress:
             progress("parse", i, len(sources))
 
+    if not parsed and not delete_ids and not rebuild:  # nothing to do: don't even load the model
+        report.seconds = time.perf_counter() - t0
+        return report, None
+
+    if callable(embedder):
+        embedder = embedder()
     with store.lock():
         if store.exists() and not rebuild:
             old = store.load(embedder.name, embedder.family)
