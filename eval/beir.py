@@ -2,11 +2,11 @@
 
 Layout: ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``) and
 ``qrels/<split>.tsv`` (``query-id  corpus-id  score`` with a header line), as in
-``/work/shared/corpus/fintruthqa``. Any BEIR/MTEB retrieval dataset reads the same way.
+``../shared/corpus/fintruthqa``. Any BEIR/MTEB retrieval dataset reads the same way.
 
 Example::
 
-    >>> ds = load_beir("/work/shared/corpus/fintruthqa")          # doctest: +SKIP
+    >>> ds = load_beir("../shared/corpus/fintruthqa")          # doctest: +SKIP
     >>> len(ds.corpus), len(ds.queries), len(ds.qrels)           # doctest: +SKIP
     (5898, 1000, 1000)
     >>> system, rows = evaluate_run("bm25", ds, run)             # doctest: +SKIP

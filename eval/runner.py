@@ -11,7 +11,7 @@ Systems, all sharing one embedding model and one vector cache:
 Example::
 
     >>> results = run_questions(engine, load_questions("eval/data/sample_dev.jsonl"))
-    >>> results, runs = run_beir(load_beir("/work/shared/corpus/fintruthqa"), embedder, cache)
+    >>> results, runs = run_beir(load_beir("../shared/corpus/fintruthqa"), embedder, cache)
 """
 
 from __future__ import annotations

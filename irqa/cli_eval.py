@@ -154,7 +154,7 @@ def bench(
     queries: Annotated[int, typer.Option("--queries", min=5, help="Queries per size.")] = 50,
     corpus: Annotated[
         Path, typer.Option("--corpus", help="BEIR dataset whose real passages/vectors seed the benchmark.")
-    ] = Path("/work/shared/corpus/fintruthqa"),
+    ] = Path("../shared/corpus/fintruthqa"),
     ask_queries: Annotated[int, typer.Option("--ask-queries", min=5, help="Questions for ask latency.")] = 20,
 ) -> None:
     """Ingest throughput, index size, memory, search/ask latency at 1k–100k passages, flat vs HNSW."""

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path("/work/shared/corpus/fintruthqa")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "fintruthqa"
 
 
 def _setup_threads(threads: int) -> None:

@@ -120,7 +120,7 @@ def sample_metrics(engine, questions, mode: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--beir", default="/work/shared/corpus/fintruthqa")
+    ap.add_argument("--beir", default="../shared/corpus/fintruthqa")
     ap.add_argument("--questions", default=str(ROOT / "eval" / "data" / "sample_dev.jsonl"))
     ap.add_argument("--only", default="", help="comma-separated variant names")
     ap.add_argument("--no-sample", action="store_true")

@@ -14,6 +14,9 @@ from irqa.settings import Settings
 from rag.engine import Engine, sample_dir
 
 SAMPLES = sample_dir()
+#: the shared real data sits beside the repository (../shared); IRQA_SHARED overrides
+SHARED = Path(os.environ.get("IRQA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FINTRUTHQA = SHARED / "corpus" / "fintruthqa"
 ARCSOFT = SAMPLES / "688088_arcsoft_2024-007.txt"
 INSTA360 = SAMPLES / "688775_insta360_2025-003.txt"
 HIKVISION = SAMPLES / "002415_hikvision_2023-4-15.txt"

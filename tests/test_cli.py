@@ -42,7 +42,12 @@ def test_ask_json_cites_the_source(cli_env):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     c = data["citations"][0]
-    assert (c["company"], c["code"], c["record_no"], c["date"]) == ("虹软科技", "688088", "2024-007", "2024-08-27")
+    assert (c["company"], c["code"], c["record_no"], c["date"]) == (
+        "虹软科技",
+        "688088",
+        "2024-007",
+        "2024-08-27",
+    )
     assert not data["abstained"] and len(data["passages"]) >= 10
 
 
@@ -58,7 +63,11 @@ def test_search_and_filings(cli_env):
     hits = json.loads(r.stdout)
     assert len(hits) == 3 and hits[0]["code"] == "688775"
     r = irqa("filings", "--json", env=cli_env)
-    assert {f["id"] for f in json.loads(r.stdout)} == {"688088-2024-007", "688775-2025-003", "002415-2023-4-15"}
+    assert {f["id"] for f in json.loads(r.stdout)} == {
+        "688088-2024-007",
+        "688775-2025-003",
+        "002415-2023-4-15",
+    }
 
 
 def test_batch_writes_one_answer_per_line(cli_env, tmp_path):

@@ -9,8 +9,7 @@ import pytest
 
 from eval.beir import BeirFormatError, evaluate_run, load_beir
 from eval.trec import TrecFormatError, read_run, write_run
-
-SHARED = Path("/work/shared/corpus/fintruthqa")
+from tests.conftest import FINTRUTHQA as SHARED
 
 
 def _beir(tmp_path: Path, qrels: str | None = None) -> Path:
@@ -91,7 +90,6 @@ def test_evaluate_run_on_tiny(tmp_path):
     assert rows[0].passages[0].text == "研发 研发人员595人。"
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared FinTruthQA corpus not present")
 def test_load_shared_fintruthqa():
     ds = load_beir(SHARED)
     assert (len(ds.corpus), len(ds.queries), len(ds.qrels)) == (5898, 1000, 1000)

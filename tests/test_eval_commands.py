@@ -18,10 +18,11 @@ from eval.results import METRIC_KEYS
 from eval.trec import read_run
 from irqa.cli_eval import eval_app
 from irqa.settings import get_settings
+from tests.conftest import FINTRUTHQA as FTQA
 from tests.test_eval_report import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
-FTQA = Path("/work/shared/corpus/fintruthqa")
+
 SYSTEMS = ["bm25", "dense", "irqa-hybrid", "langchain"]
 
 

@@ -49,7 +49,12 @@ def test_changed_filing_replaces_its_passages_and_reuses_vectors(fresh_engine, t
     n_insta = len(before.passages_of("688775-2025-003"))
     edited = tmp_path / ARCSOFT.name
     marker = "公司预计下半年将发布全新的夜景视频引擎，功耗降低三成。"
-    edited.write_text(ARCSOFT.read_text(encoding="utf-8").replace("所以公司现在是处于提早布局的阶段。", "所以公司现在是处于提早布局的阶段。" + marker), encoding="utf-8")
+    edited.write_text(
+        ARCSOFT.read_text(encoding="utf-8").replace(
+            "所以公司现在是处于提早布局的阶段。", "所以公司现在是处于提早布局的阶段。" + marker
+        ),
+        encoding="utf-8",
+    )
     report = fresh_engine.ingest_paths([edited])
     assert report.updated == ["688088-2024-007"] and report.added == []
     assert 0 < report.embedded < report.passages, "only the changed passages are embedded again"
