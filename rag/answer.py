@@ -24,10 +24,15 @@ from embeddings.base import Embedder
 from embeddings.cache import VectorCache, embed_with_cache
 from rag.chunker import sentence_spans
 from rag.companies import Resolution
-from rag.lexical import tokenize
+from rag.lexical import precise_words, tokenize
 from rag.models import Answer, Citation, Hit, Span
 
 _MIN_SENTENCE_CHARS = 6
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
+_QUESTION_WORDS = frozenset(
+    {"多少", "哪些", "哪个", "哪家", "哪里", "哪天", "什么", "怎么", "怎么样", "如何", "是否", "为什么"}
+    | {"有没有", "请问", "谢谢", "公司", "目前", "今年"}
+)
 _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 
 
@@ -56,7 +61,26 @@ class Answerer:
         self.params = params or AnswerParams()
         self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
 
-    def abstain_reason(self, question: str, hits: list[Hit], resolution: Resolution) -> str | None:
+    @staticmethod
+    def unmentioned_terms(query: str, hits: list[Hit], ignore: frozenset[str] = frozenset()) -> list[str]:
+        """The question's Chinese content words when not one of them occurs in the best passages.
+
+        "海康威视的董事长是谁？" retrieves Hikvision passages that look relevant to a vector model, but
+        none says 董事长: quoting them would mislead. Company names and question words don't count.
+        """
+        terms = [
+            w
+            for w in dict.fromkeys(precise_words(query))
+            if _CJK_WORD.fullmatch(w) and w not in _QUESTION_WORDS and w not in ignore
+        ]
+        evidence = "".join(h.passage.embed_text() for h in hits)
+        if not terms or any(t in evidence for t in terms):
+            return []
+        return terms
+
+    def abstain_reason(
+        self, question: str, hits: list[Hit], resolution: Resolution, ignore: frozenset[str] = frozenset()
+    ) -> str | None:
         if resolution.unknown and not resolution.codes:
             names = "、".join(dict.fromkeys(resolution.unknown))
             return f"The indexed filings do not cover {names}."
@@ -65,6 +89,12 @@ class Answerer:
         years = set(_YEAR.findall(question))
         if years and not any(y in h.passage.text for h in hits[:5] for y in years):
             return f"The indexed filings say nothing about {'/'.join(sorted(years))} here; the nearest passages are listed below."
+        missing = self.unmentioned_terms(question, hits[: self.params.passages], ignore)
+        if missing:
+            return (
+                f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
+                "this question; the nearest passages are listed below."
+            )
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
         no_terms = not any(h.lexical for h in hits[:5])  # not one question term in the best passages
         if best is not None and (best < self.params.abstain_below or (no_terms and best < 0.90)):
@@ -78,9 +108,14 @@ class Answerer:
         resolution: Resolution,
         qid: str | None = None,
         query: str | None = None,
+        ignore: frozenset[str] = frozenset(),
     ) -> Answer:
-        """Answer ``question`` from ``hits``; ``query`` (e.g. the expanded question) scores sentences."""
-        reason = self.abstain_reason(question, hits, resolution)
+        """Answer ``question`` from ``hits``.
+
+        ``query`` (e.g. the glossary-expanded question) scores sentences and evidence; ``ignore``
+        holds words that say nothing about the answer (the company names the question uses).
+        """
+        reason = self.abstain_reason(query or question, hits, resolution, ignore)
         if reason:
             return Answer(id=qid, question=question, answer=reason, abstained=True, passages=hits)
         chosen = self._choose(query or question, hits[: self.params.passages])

@@ -26,6 +26,7 @@ from rag.answer import Answerer, AnswerParams
 from rag.companies import CompanyResolver, Resolution
 from rag.glossary import expand_query
 from rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
+from rag.lexical import words
 from rag.models import Answer, Filing, FilingSummary, Hit, Passage
 from rag.retriever import Filters, FusionParams, Mode, Retriever
 from rag.store import IndexStore, Snapshot, StoreError
@@ -264,7 +265,8 @@ class Engine:
             AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below),
             cache=self._sentence_cache,
         )
-        answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q))
+        names = frozenset(w for code in res.codes for n in self._resolver.names_of(code) for w in words(n))
+        answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
         t2 = time.perf_counter()
         answer.timings_ms = {
             "retrieve": (t1 - t0) * 1000,

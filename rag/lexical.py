@@ -97,6 +97,11 @@ def words(text: str) -> list[str]:
     return [t for t in (t.strip() for t in toks) if t and _WORD.search(t) and t not in _STOP]
 
 
+def precise_words(text: str) -> list[str]:
+    """jieba's precise segmentation (no overlapping sub-words): 董事长 stays 董事长."""
+    return [t for t in (t.strip() for t in _jieba().lcut(text.lower())) if t and t not in _STOP]
+
+
 def grams(text: str) -> list[str]:
     """``#``-prefixed character bigrams of each run (ASCII/digit runs whole, single characters alone)."""
     out: list[str] = []
