@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def sample_dir() -> Path:
     return Path(str(files("rag").joinpath("samples")))
 
 
+@dataclass(frozen=True)
+class _Live:
+    """What readers use, swapped as one object so a request never mixes two generations."""
+
+    snapshot: Snapshot
+    retriever: Retriever
+    resolver: CompanyResolver
+
+
 class Engine:
     """Thread-safe for readers; writers are serialized (in-process lock + the index file lock)."""
 
@@ -48,9 +58,7 @@ class Engine:
         self.settings = settings or get_settings()
         self.store = IndexStore(self.settings.index)
         self._embedder = embedder
-        self._snapshot: Snapshot | None = None
-        self._retriever: Retriever | None = None
-        self._resolver: CompanyResolver | None = None
+        self._live: _Live | None = None
         self._write_lock = threading.Lock()
         self._sentence_cache: VectorCache | None = None
         self._load_lock = threading.Lock()
@@ -83,27 +91,29 @@ class Engine:
         )
         codes = {f.header.code for f in snap.filings.values() if f.header.code}
         resolver = CompanyResolver.load(s.aliases_path, indexed_codes=codes)
-        # publish together: a reader sees the old trio or the new one
-        self._snapshot, self._retriever, self._resolver = (
-            snap,
-            Retriever(snap, self.embedder, params),
-            resolver,
-        )
+        self._live = _Live(snap, Retriever(snap, self.embedder, params), resolver)
 
-    def snapshot(self) -> Snapshot:
-        """The live snapshot, reloaded when another process committed a newer generation."""
+    def live(self) -> _Live:
+        """The live state, reloaded when another process committed a newer generation."""
         gen = self.store.current_generation()
-        if self._snapshot is None or (gen is not None and gen != self._snapshot.generation):
+        live = self._live
+        if live is None or (gen is not None and gen != live.snapshot.generation):
             with self._load_lock:
-                if self._snapshot is None or (gen is not None and gen != self._snapshot.generation):
+                live = self._live
+                if live is None or (gen is not None and gen != live.snapshot.generation):
                     if gen is None:
                         raise StoreError(f"no index at {self.store.root}; build one with 'irqa ingest PATH'")
                     self._install(self.store.load(self.embedder.name, self.embedder.family))
-        assert self._snapshot is not None
-        return self._snapshot
+                    live = self._live
+        assert live is not None
+        return live
+
+    def snapshot(self) -> Snapshot:
+        """The live snapshot (filings, passages, vectors, search indexes)."""
+        return self.live().snapshot
 
     def ready(self) -> bool:
-        return self._snapshot is not None
+        return self._live is not None
 
     # writing --------------------------------------------------------------------------------
     def ensure_index(self, progress: IngestProgress | None = None) -> IngestReport | None:
@@ -171,9 +181,8 @@ class Engine:
 
     def companies(self) -> list[dict]:
         """Indexed companies with their aliases and filing counts."""
-        snap = self.snapshot()
-        resolver = self._resolver
-        assert resolver is not None
+        live = self.live()
+        snap, resolver = live.snapshot, live.resolver
         out: dict[str, dict] = {}
         for f in snap.filings.values():
             code = f.header.code or f.id
@@ -203,18 +212,16 @@ class Engine:
             raise QuestionError(f"the question is {len(q):,} characters long; the limit is {limit:,}")
         return q
 
-    def resolve(self, question: str, company: str | None = None) -> Resolution:
+    def resolve(self, question: str, company: str | None = None, live: _Live | None = None) -> Resolution:
         """Companies the question (or the explicit ``company`` filter) is about."""
-        self.snapshot()
-        resolver = self._resolver
-        assert resolver is not None
+        live = live or self.live()
+        resolver = live.resolver
         if company:
             code = resolver.lookup(company)
             if code is None or code not in resolver.indexed:
                 return Resolution(codes=[], unknown=[company])
             return Resolution(codes=[code])
-        vocab = self.snapshot().lexical
-        return resolver.resolve(question, known_term=vocab.knows)
+        return resolver.resolve(question, known_term=live.snapshot.lexical.knows)
 
     def search(
         self,
@@ -226,17 +233,24 @@ class Engine:
         date_to: dt.date | None = None,
         mode: Mode = "hybrid",
     ) -> list[Hit]:
-        return self._search(self.check_question(query), k, company, date_from, date_to, mode)[0]
+        live = self.live()
+        return self._search(live, self.check_question(query), k, company, date_from, date_to, mode)[0]
 
-    def _search(self, q, k, company, date_from, date_to, mode) -> tuple[list[Hit], Resolution]:
-        self.snapshot()
-        retriever = self._retriever
-        assert retriever is not None
-        res = self.resolve(q, company)
+    def _search(
+        self,
+        live: _Live,
+        q: str,
+        k: int | None,
+        company: str | None,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+        mode: Mode,
+    ) -> tuple[list[Hit], Resolution]:
+        res = self.resolve(q, company, live)
         codes = res.codes or None
         if company and not res.codes:
             return [], res
-        hits = retriever.search(
+        hits = live.retriever.search(
             expand_query(q),
             k or self.settings.top_k,
             mode=mode,
@@ -256,7 +270,10 @@ class Engine:
     ) -> Answer:
         t0 = time.perf_counter()
         q = self.check_question(question)
-        hits, res = self._search(q, max(k or self.settings.top_k, 10), company, date_from, date_to, "hybrid")
+        live = self.live()
+        hits, res = self._search(
+            live, q, max(k or self.settings.top_k, 10), company, date_from, date_to, "hybrid"
+        )
         t1 = time.perf_counter()
         s = self.settings
         self._install_sentence_cache()
@@ -265,7 +282,7 @@ class Engine:
             AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below),
             cache=self._sentence_cache,
         )
-        names = frozenset(w for code in res.codes for n in self._resolver.names_of(code) for w in words(n))
+        names = frozenset(w for code in res.codes for n in live.resolver.names_of(code) for w in words(n))
         answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
         t2 = time.perf_counter()
         answer.timings_ms = {
