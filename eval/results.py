@@ -29,16 +29,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from eval.metrics import BEIR_KEYS as RANKING_KEYS
+
 METRIC_KEYS: tuple[str, ...] = (
-    "hit@1",
-    "hit@5",
-    "hit@10",
-    "recall@1",
-    "recall@5",
-    "recall@10",
-    "recall@100",
-    "mrr@10",
-    "ndcg@10",
+    *RANKING_KEYS,
     "citation_hit",
     "abstention_accuracy",
     "false_abstention_rate",

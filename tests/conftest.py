@@ -17,6 +17,18 @@ SAMPLES = sample_dir()
 #: the shared real data sits beside the repository (../shared); IRQA_SHARED overrides
 SHARED = Path(os.environ.get("IRQA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FINTRUTHQA = SHARED / "corpus" / "fintruthqa"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots a person can look at
+#: Debian's chromium, started the way this closed network needs (no background connections)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARCSOFT = SAMPLES / "688088_arcsoft_2024-007.txt"
 INSTA360 = SAMPLES / "688775_insta360_2025-003.txt"
 HIKVISION = SAMPLES / "002415_hikvision_2023-4-15.txt"

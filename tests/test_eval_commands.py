@@ -18,8 +18,8 @@ from eval.results import METRIC_KEYS
 from eval.trec import read_run
 from irqa.cli_eval import eval_app
 from irqa.settings import get_settings
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import FINTRUTHQA as FTQA
-from tests.test_eval_report import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,13 +170,12 @@ def test_beir_bad_input_is_one_line(tmp_path, env):
     assert result.exit_code == 1
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 def test_beir_html_renders_in_headless_chromium(beir_out):
     from playwright.sync_api import sync_playwright
 
     out, _ = beir_out
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             errors: list[str] = []

@@ -18,19 +18,9 @@ from eval.questions import Cited, SystemOutput, evaluate_questions
 from eval.relevance import load_questions
 from eval.report import metric_table, render_html, write_html, write_json
 from eval.results import METRIC_KEYS, EvalResults
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _paragraphs() -> list[tuple[str, str, str]]:
@@ -120,7 +110,6 @@ def test_html_escapes_text(results):
     assert "<script>alert" not in render_html(evil)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
 def test_html_renders_in_headless_chromium(results, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -128,7 +117,7 @@ def test_html_renders_in_headless_chromium(results, tmp_path):
     write_html(results, html_path)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             errors: list[str] = []

@@ -102,7 +102,7 @@ def cjk_font() -> Path | None:
 def insta_pdf() -> bytes:
     font = cjk_font()
     if font is None:
-        pytest.skip("no CJK font for fpdf2 (install Debian package fonts-wqy-microhei)")
+        pytest.fail("no CJK font for fpdf2: run scripts/test, which installs fonts-wqy-microhei")
     from fpdf import FPDF
 
     pdf = FPDF()

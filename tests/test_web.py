@@ -10,22 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api
 
-from tests.api_server import API_KEY, ROOT, Server, make_filing, shared_server
+from tests.api_server import API_KEY, Server, make_filing, shared_server
+from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import CHROMIUM_ARGS as ARGS
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 
 
@@ -136,6 +126,7 @@ def test_abstention_shows_nearest_passages(page):
 
 
 def test_filter_by_company_and_open_a_filing_from_the_list(page):
+    sync_api.expect(page.locator("#company option[value='002415']")).to_have_count(1)  # list loaded
     page.select_option("#company", "002415")
     ask_by_keyboard(page, "研发投入")
     card = page.locator(".answer").first
@@ -144,8 +135,9 @@ def test_filter_by_company_and_open_a_filing_from_the_list(page):
     assert codes == {"002415"}
     assert "海康威视" in card.locator(".scope").inner_text()
     page.locator("#filings .filing-item", has_text="影石创新").click()
-    page.locator("#panel").wait_for(state="visible")
-    assert "影石创新" in page.locator("#panel-title").inner_text()
+    sync_api.expect(page.locator("#panel")).to_be_visible()
+    sync_api.expect(page.locator("#panel-title")).to_contain_text("影石创新")  # waits for the load
+    sync_api.expect(page.locator("#panel-text")).to_contain_text("Q1")
     assert page.locator("#panel-text mark").count() == 0
 
 
