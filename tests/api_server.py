@@ -109,10 +109,13 @@ def start_server(name: str, api_key: str | None = None, **env: str) -> Server:
     raise RuntimeError(f"irqa server not ready after {READY_TIMEOUT:.0f} s:\n{server.log_tail()}")
 
 
+CORS_ORIGIN = "http://chat.example.test"
+
+
 def shared_server() -> Server:
-    """The session's server: API key required for writes, 1 MB upload limit."""
+    """The session's server: API key required for writes, 1 MB upload limit, one CORS origin."""
     if "shared" not in _servers:
-        _servers["shared"] = start_server("shared", api_key=API_KEY)
+        _servers["shared"] = start_server("shared", api_key=API_KEY, IRQA_CORS_ORIGINS=f'["{CORS_ORIGIN}"]')
     return _servers["shared"]
 
 

@@ -11,7 +11,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_server import API_KEY, MAX_UPLOAD, Server, make_filing, shared_server, xinghe_filing
+from tests.api_server import (
+    API_KEY,
+    CORS_ORIGIN,
+    MAX_UPLOAD,
+    Server,
+    make_filing,
+    shared_server,
+    xinghe_filing,
+)
 
 TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 
@@ -316,3 +324,13 @@ def test_readyz_is_503_until_an_index_is_loaded(tmp_path):
         r = c.get("/readyz")
         assert r.status_code == 503 and not r.json()["ready"]
         assert_error(c.post("/v1/ask", json={"question": "研发费用"}), 503, "not_ready")
+
+
+def test_cors_only_for_configured_origins(http):
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    ok = http.options("/v1/ask", headers={"Origin": CORS_ORIGIN, **preflight})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == CORS_ORIGIN
+    other = http.options("/v1/ask", headers={"Origin": "http://evil.example.test", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    r = http.get("/v1/companies", headers={"Origin": CORS_ORIGIN})
+    assert r.headers["access-control-allow-origin"] == CORS_ORIGIN
