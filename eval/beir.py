@@ -14,11 +14,11 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.jsonl import read_objects
 from eval.metrics import beir_metrics, latency_percentiles, per_query_beir, recall_curve
 from eval.results import PassageRow, QuestionRow, SystemResult, snippet
 
@@ -41,24 +41,15 @@ def _read_jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
     if not path.is_file():
         raise BeirFormatError(f"{path}: missing (expected BEIR layout: corpus.jsonl, queries.jsonl, qrels/)")
     out = []
-    with path.open(encoding="utf-8") as f:
-        for no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BeirFormatError(f"{path}:{no}: invalid JSON: {e.msg}") from None
-            if not isinstance(obj, dict):
-                raise BeirFormatError(f"{path}:{no}: expected a JSON object")
-            for key in fields:
-                if key == "_id" and not isinstance(obj.get(key), str | int):
-                    raise BeirFormatError(f"{path}:{no}: missing or non-string '_id'")
-                if key != "_id" and not isinstance(obj.get(key, ""), str):
-                    raise BeirFormatError(f"{path}:{no}: '{key}' must be a string")
-            obj["_id"] = str(obj["_id"])
-            obj["_line"] = no
-            out.append(obj)
+    for no, obj in read_objects(path, BeirFormatError):
+        for key in fields:
+            if key == "_id" and not isinstance(obj.get(key), str | int):
+                raise BeirFormatError(f"{path}:{no}: missing or non-string '_id'")
+            if key != "_id" and not isinstance(obj.get(key, ""), str):
+                raise BeirFormatError(f"{path}:{no}: '{key}' must be a string")
+        obj["_id"] = str(obj["_id"])
+        obj["_line"] = no
+        out.append(obj)
     return out
 
 

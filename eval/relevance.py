@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from eval.jsonl import read_objects
 
 MIN_RUN = 20  # characters a passage must share with a quote (fewer only when the quote is shorter)
 
@@ -78,23 +79,9 @@ class QuestionFileError(ValueError):
 def load_questions(path: str | Path) -> list[EvalQuestion]:
     """Read a JSONL question file; blank lines are skipped, ids must be unique."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise QuestionFileError(f"{path}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise QuestionFileError(f"{path}: not UTF-8 ({e.reason})") from None
     out: list[EvalQuestion] = []
     seen: dict[str, int] = {}
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise QuestionFileError(f"{path}:{no}: invalid JSON: {e.msg} (column {e.colno})") from None
-        if not isinstance(raw, dict):
-            raise QuestionFileError(f"{path}:{no}: expected a JSON object, got {type(raw).__name__}")
+    for no, raw in read_objects(path, QuestionFileError):
         try:
             q = EvalQuestion.model_validate(raw)
         except ValidationError as e:

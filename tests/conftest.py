@@ -63,3 +63,17 @@ def sample_engine(tmp_path_factory, cache_dir, embedder) -> Engine:
 def fresh_engine(tmp_path, cache_dir, embedder) -> Engine:
     """An engine with an empty index of its own (shares the vector cache)."""
     return Engine(make_settings(tmp_path / "index", cache_dir), embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One real headless Chromium for every page test (Debian's, as scripts/test installs it)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run scripts/test (it installs it) or apt-get install chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -18,7 +18,6 @@ from eval.results import METRIC_KEYS
 from eval.trec import read_run
 from irqa.cli_eval import eval_app
 from irqa.settings import get_settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import FINTRUTHQA as FTQA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,24 +169,20 @@ def test_beir_bad_input_is_one_line(tmp_path, env):
     assert result.exit_code == 1
 
 
-def test_beir_html_renders_in_headless_chromium(beir_out):
-    from playwright.sync_api import sync_playwright
-
+def test_beir_html_renders_in_headless_chromium(beir_out, browser):
     out, _ = beir_out
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto((out / "r.html").as_uri())
-            head = page.locator("table.metrics thead").inner_text()
-            for name in SYSTEMS:
-                assert name in head
-            assert page.locator(".plot svg").count() == 3
-            assert not errors
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "r.html").as_uri())
+        head = page.locator("table.metrics thead").inner_text()
+        for name in SYSTEMS:
+            assert name in head
+        assert page.locator(".plot svg").count() == 3
+        assert not errors
+    finally:
+        page.close()
 
 
 def test_questions_eval_on_the_sample_index(sample_engine, tmp_path, env):

@@ -18,7 +18,7 @@ from eval.questions import Cited, SystemOutput, evaluate_questions
 from eval.relevance import load_questions
 from eval.report import metric_table, render_html, write_html, write_json
 from eval.results import METRIC_KEYS, EvalResults
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,42 +110,38 @@ def test_html_escapes_text(results):
     assert "<script>alert" not in render_html(evil)
 
 
-def test_html_renders_in_headless_chromium(results, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_html_renders_in_headless_chromium(results, tmp_path, browser):
     html_path = tmp_path / "report.html"
     write_html(results, html_path)
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(html_path.as_uri())
-            assert page.title() == "irqa eval — sample_dev"
-            table = page.locator("table.metrics")
-            assert table.is_visible()
-            assert table.locator("tbody tr").count() == len(METRIC_KEYS) + 1
-            assert "ndcg@10" in table.inner_text()
-            plots = page.locator(".plot svg")
-            assert plots.count() == 3
-            box = plots.first.bounding_box()
-            assert box and box["width"] > 400 and box["height"] > 150
-            assert page.locator(".q").count() == 97
-            assert page.locator("li.hit").count() > 0 and page.locator("li.miss").count() > 0
-            first = page.locator(".q").first
-            first.locator("details").first.evaluate("d => d.open = true")
-            assert "✓" in first.inner_text() or "✗" in first.inner_text()
-            assert not errors
-            page.screenshot(path=str(ARTIFACTS / "eval-report.png"), full_page=False)
-            for i, card in enumerate(page.locator(".card.plot").all()):
-                card.screenshot(path=str(ARTIFACTS / f"eval-report-plot{i + 1}.png"))
-            page.locator("#q-dev-031").scroll_into_view_if_needed()
-            page.locator("#q-dev-031 details").first.evaluate("d => d.open = true")
-            page.locator("#q-dev-031").screenshot(path=str(ARTIFACTS / "eval-report-question.png"))
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(html_path.as_uri())
+        assert page.title() == "irqa eval — sample_dev"
+        table = page.locator("table.metrics")
+        assert table.is_visible()
+        assert table.locator("tbody tr").count() == len(METRIC_KEYS) + 1
+        assert "ndcg@10" in table.inner_text()
+        plots = page.locator(".plot svg")
+        assert plots.count() == 3
+        box = plots.first.bounding_box()
+        assert box and box["width"] > 400 and box["height"] > 150
+        assert page.locator(".q").count() == 97
+        assert page.locator("li.hit").count() > 0 and page.locator("li.miss").count() > 0
+        first = page.locator(".q").first
+        first.locator("details").first.evaluate("d => d.open = true")
+        assert "✓" in first.inner_text() or "✗" in first.inner_text()
+        assert not errors
+        page.screenshot(path=str(ARTIFACTS / "eval-report.png"), full_page=False)
+        for i, card in enumerate(page.locator(".card.plot").all()):
+            card.screenshot(path=str(ARTIFACTS / f"eval-report-plot{i + 1}.png"))
+        page.locator("#q-dev-031").scroll_into_view_if_needed()
+        page.locator("#q-dev-031 details").first.evaluate("d => d.open = true")
+        page.locator("#q-dev-031").screenshot(path=str(ARTIFACTS / "eval-report-question.png"))
+    finally:
+        page.close()
     assert (ARTIFACTS / "eval-report.png").stat().st_size > 10_000
 
 

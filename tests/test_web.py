@@ -5,16 +5,12 @@ Screenshots go to test-artifacts/ so a person can look at what the page shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 from playwright import sync_api
 
 from tests.api_server import API_KEY, Server, make_filing, shared_server
-from tests.conftest import ARTIFACTS, CHROMIUM
-from tests.conftest import CHROMIUM_ARGS as ARGS
+from tests.conftest import ARTIFACTS
 
 TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 
@@ -22,17 +18,6 @@ TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 @pytest.fixture(scope="session")
 def server() -> Server:
     return shared_server()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run scripts/test (it installs it) or apt-get install chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
