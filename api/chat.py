@@ -49,25 +49,8 @@ def follow_up_subject(text: str) -> str | None:
 
 
 def _mentions(engine: Engine, text: str, codes: list[str]) -> list[tuple[int, int]]:
-    """Character spans in ``text`` where the companies ``codes`` are named (longest names first)."""
-    names: list[str] = []
-    for c in engine.companies():
-        if c["code"] in codes:
-            names += [c["short_name"], c["company"], *c["aliases"], c["code"]]
-    names = sorted({n for n in names if n}, key=len, reverse=True)
-    low = text.lower()
-    taken = [False] * len(text)
-    spans: list[tuple[int, int]] = []
-    for name in names:
-        for m in re.finditer(re.escape(name.lower()), low):
-            a, b = m.span()
-            if any(taken[a:b]):
-                continue
-            if name.isascii() and ((a > 0 and low[a - 1].isalnum()) or (b < len(low) and low[b].isalnum())):
-                continue
-            taken[a:b] = [True] * (b - a)
-            spans.append((a, b))
-    return sorted(spans)
+    """Character spans in ``text`` where the companies ``codes`` are named."""
+    return [(a, b) for a, b, code in engine.mentions(text) if code in codes]
 
 
 def _tidy(text: str) -> str:

@@ -180,11 +180,14 @@ class CompanyResolver:
                 return code
         return None
 
-    def resolve(self, question: str, known_term=lambda t: True) -> Resolution:
-        """Companies named in ``question``; ``known_term`` tells whether a word occurs in the corpus."""
-        res = Resolution()
-        low = question.lower()
-        taken = [False] * len(question)
+    def mentions(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, code) of every company name, alias or known stock code in ``text``.
+
+        Longest names win; ASCII names match whole words only ("Insta360", not "insta3600").
+        """
+        low = text.lower()
+        taken = [False] * len(text)
+        found: list[tuple[int, int, str]] = []
         for name, code in self._names:
             n = name.lower()
             for m in re.finditer(re.escape(n), low):
@@ -192,18 +195,21 @@ class CompanyResolver:
                 if any(taken[a:b]):
                     continue
                 if n.isascii() and ((a > 0 and low[a - 1].isalnum()) or (b < len(low) and low[b].isalnum())):
-                    continue  # ASCII names match whole words only
-                for i in range(a, b):
-                    taken[i] = True
-                if code not in res.codes:
-                    res.codes.append(code)
-        for m in _CODE.finditer(question):
-            code = m.group(1)
-            if code in self.indexed or code in self.table:
-                if code not in res.codes:
-                    res.codes.append(code)
-            else:
-                res.unknown.append(code)
+                    continue
+                taken[a:b] = [True] * (b - a)
+                found.append((a, b, code))
+        for m in _CODE.finditer(text):
+            if m.group(1) in self.indexed or m.group(1) in self.table:
+                found.append((*m.span(1), m.group(1)))
+        return sorted(found)
+
+    def resolve(self, question: str, known_term=lambda t: True) -> Resolution:
+        """Companies named in ``question``; ``known_term`` tells whether a word occurs in the corpus."""
+        res = Resolution()
+        for _, _, code in self.mentions(question):
+            if code not in res.codes:
+                res.codes.append(code)
+        res.unknown += [m.group(1) for m in _CODE.finditer(question) if m.group(1) not in res.codes]
         res.unknown += [c for c in res.codes if c not in self.indexed]
         res.codes = [c for c in res.codes if c in self.indexed]
         if not res.codes and not res.unknown:

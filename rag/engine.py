@@ -223,6 +223,10 @@ class Engine:
             return Resolution(codes=[code])
         return resolver.resolve(question, known_term=live.snapshot.lexical.knows)
 
+    def mentions(self, text: str) -> list[tuple[int, int, str]]:
+        """Where ``text`` names companies: (start, end, stock code), from the alias table."""
+        return self.live().resolver.mentions(text)
+
     def search(
         self,
         query: str,
