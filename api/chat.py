@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from api import sse
-from api.schemas import ChatMessage
-from rag.engine import Engine
+from irqa.api import sse
+from irqa.api.schemas import ChatMessage
+from irqa.rag.engine import Engine
 
 MODEL = "irqa"
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -113,7 +113,7 @@ def standalone_question(engine: Engine, messages: list[ChatMessage]) -> Turn:
 @dataclass
 class Reply:
     question: str  # the standalone question that was answered
-    answer: dict[str, Any]  # Answer.to_json()
+    answer: dict[str, Any]  # AnswerOut, as JSON
 
     @property
     def citations(self) -> list[dict]:

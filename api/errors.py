@@ -11,33 +11,40 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from irqa.rag.errors import IrqaError, QuestionTooLong
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.engine import QuestionError
-from rag.store import StoreError
 
-
-class ApiError(Exception):
-    """An error with its HTTP status and a stable machine-readable code."""
+class ApiError(IrqaError):
+    """An error raised by the HTTP layer itself, with its status and a stable code."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
         self.headers = headers
+
+
+#: the library's error codes (``IrqaError.code``) → HTTP status; anything else is a 500
+STATUS_OF_CODE = {
+    "invalid_question": 422,
+    "empty_question": 422,
+    "question_too_long": 413,
+    "invalid_filing": 422,
+    "index_unavailable": 503,
+    "model_mismatch": 503,
+}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def question_error(e: QuestionError, limit: int) -> ApiError:
-    """Empty → 422 ``empty_question``; too long → 413 ``question_too_long`` (documented)."""
-    msg = str(e)
-    if "limit" in msg:
-        return ApiError(413, "question_too_long", f"{msg} (max_question_chars={limit})")
-    return ApiError(422, "empty_question", msg)
+def _message(e: IrqaError) -> str:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, QuestionTooLong):
+        return f"{first} (max_question_chars={e.limit})"
+    return first
 
 
 _STATUS_CODES = {
@@ -67,9 +74,12 @@ def _describe(errors: list[dict]) -> str:
 def install(app: FastAPI) -> None:
     """Route FastAPI's own errors and ours into the one JSON shape."""
 
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(e.code, e.message), status_code=e.status, headers=e.headers)
+    @app.exception_handler(IrqaError)
+    async def _irqa(_: Request, e: IrqaError) -> JSONResponse:
+        if isinstance(e, ApiError):
+            return JSONResponse(error_body(e.code, str(e)), status_code=e.status, headers=e.headers)
+        status = STATUS_OF_CODE.get(e.code, 500)
+        return JSONResponse(error_body(e.code, _message(e)), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
@@ -84,7 +94,3 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(e.detail)), status_code=e.status_code, headers=getattr(e, "headers", None)
         )
-
-    @app.exception_handler(StoreError)
-    async def _store(_: Request, e: StoreError) -> JSONResponse:
-        return JSONResponse(error_body("index_unavailable", str(e).splitlines()[0]), status_code=503)

@@ -7,11 +7,10 @@ The declared Content-Length is checked up front, and the bytes actually received
 
 from __future__ import annotations
 
+from irqa.api.errors import error_body
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from api.errors import error_body
 
 JSON_LIMIT = 1024 * 1024
 

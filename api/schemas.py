@@ -1,7 +1,8 @@
-"""Request and response models: they validate input and document the wire shapes at /docs.
+"""Request and response models: the one definition of every wire shape.
 
-Responses reuse the engine's own JSON (``Answer.to_json``, ``hit_json``, ``IngestReport.to_json``)
-so the CLI's ``--json`` output and the HTTP API never drift apart; the models here describe them.
+The HTTP API, ``irqa ask --json``, ``irqa search --json``, ``irqa ingest --json`` and each
+``irqa batch`` line all serialize through these models (``AnswerOut.of(answer)`` …), so the CLI and
+the API cannot drift apart, and /docs documents exactly what is sent.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from irqa.rag.ingest import IngestReport
+from irqa.rag.models import Answer, Citation, Filing, FilingHeader, FilingSummary, Hit, Passage, Segment
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.models import FilingSummary
 
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AskFields(BaseModel):
+    """The fields of one question, shared by ``POST /v1/ask`` and each ``irqa batch`` line."""
 
     question: str = Field(
         description="In Chinese or English. Empty → 422 `empty_question`; longer than the server's "
@@ -26,10 +27,23 @@ class AskRequest(BaseModel):
     date_from: dt.date | None = Field(None, description="Only filings dated on or after (YYYY-MM-DD).")
     date_to: dt.date | None = Field(None, description="Only filings dated on or before (YYYY-MM-DD).")
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve (default: server's top_k).")
+
+
+class AskRequest(AskFields):
+    model_config = ConfigDict(extra="forbid")
+
     stream: bool = Field(
         False,
         description="Answer as server-sent events: `citations`, then `delta`s of text, then `done`.",
     )
+
+
+class BatchItem(AskFields):
+    """One line of ``irqa batch``: the fields of ``POST /v1/ask`` plus an id echoed back."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | int | None = Field(None, description="Echoed in the answer line (default: the line number).")
 
 
 class CitationOut(BaseModel):
@@ -38,13 +52,18 @@ class CitationOut(BaseModel):
     company: str
     code: str
     record_no: str
-    date: str | None
+    date: dt.date | None
     question: str = Field(description="The investor's question that the quoted answer responded to.")
     quote: str
     passage_id: str
+    title: str = Field("", description="Section heading, for quotes from narrative sections.")
     score: float
     start: int = Field(description="Quote start in the filing's normalized text (GET /v1/filings/{id}).")
     end: int
+
+    @classmethod
+    def of(cls, c: Citation) -> CitationOut:
+        return cls(**c.model_dump(exclude={"score"}), score=round(c.score, 6))
 
 
 class HitOut(BaseModel):
@@ -53,7 +72,7 @@ class HitOut(BaseModel):
     company: str
     code: str
     record_no: str
-    date: str | None
+    date: dt.date | None
     section: str
     question: str
     text: str
@@ -61,17 +80,42 @@ class HitOut(BaseModel):
     end: int
     score: float
 
+    @classmethod
+    def of(cls, h: Hit) -> HitOut:
+        p = h.passage
+        return cls(
+            passage_id=p.id,
+            **p.model_dump(include={"filing_id", "company", "code", "record_no", "date", "section"}),
+            question=p.question,
+            text=p.text,
+            start=p.start,
+            end=p.end,
+            score=round(h.score, 6),
+        )
+
 
 class AnswerOut(BaseModel):
-    """Same object as `irqa ask --json`."""
+    """One answer: ``POST /v1/ask``, ``irqa ask --json`` and each ``irqa batch`` line."""
 
-    id: str | None
+    id: str | int | None
     question: str
     answer: str = Field(description="Quoted sentences with [n] citation markers, or the abstention reason.")
     abstained: bool
     citations: list[CitationOut]
     passages: list[HitOut] = Field(description="Ranked passages; on abstention, the nearest ones.")
     timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, a: Answer) -> AnswerOut:
+        return cls(
+            id=a.id,
+            question=a.question,
+            answer=a.answer,
+            abstained=a.abstained,
+            citations=[CitationOut.of(c) for c in a.citations],
+            passages=[HitOut.of(h) for h in a.passages],
+            timings_ms={k: round(v, 2) for k, v in a.timings_ms.items()},
+        )
 
 
 class SearchOut(BaseModel):
@@ -81,6 +125,19 @@ class SearchOut(BaseModel):
 
 class FilingsOut(BaseModel):
     filings: list[FilingSummary]
+
+
+class FilingPassageOut(BaseModel):
+    """A passage of the filing being read (its filing's fields are on the filing)."""
+
+    id: str
+    section: str
+    title: str
+    label: str
+    question: str
+    text: str
+    start: int
+    end: int
 
 
 class FilingOut(BaseModel):
@@ -93,21 +150,57 @@ class FilingOut(BaseModel):
     record_no: str
     date: dt.date | None
     content_hash: str
-    header: dict[str, Any]
+    header: FilingHeader
     text: str
-    segments: list[dict[str, Any]]
-    passages: list[dict[str, Any]]
+    segments: list[Segment]
+    passages: list[FilingPassageOut]
+
+    @classmethod
+    def of(cls, f: Filing, passages: list[Passage]) -> FilingOut:
+        return cls(
+            id=f.id,
+            source=f.source,
+            company=f.company,
+            code=f.header.code,
+            record_no=f.header.record_no,
+            date=f.date,
+            content_hash=f.content_hash,
+            header=f.header,
+            text=f.text,
+            segments=f.segments,
+            passages=[FilingPassageOut.model_validate(p.model_dump()) for p in passages],
+        )
+
+
+class FailedFile(BaseModel):
+    source: str
+    error: str
 
 
 class IngestOut(BaseModel):
+    """What an ingest did: ``POST /v1/filings`` and ``irqa ingest --json``."""
+
     added: list[str]
     updated: list[str]
     skipped: list[str]
     deleted: list[str]
-    failed: list[dict[str, str]]
+    failed: list[FailedFile]
     passages: int
     embedded: int
     seconds: float
+
+    @classmethod
+    def of(cls, r: IngestReport) -> IngestOut:
+        return cls(
+            added=r.added,
+            updated=r.updated,
+            skipped=r.skipped,
+            deleted=r.deleted,
+            failed=[FailedFile(source=s, error=e) for s, e in r.failed],
+            passages=r.passages,
+            embedded=r.embedded,
+            seconds=round(r.seconds, 3),
+        )
 
 
 class DeleteOut(BaseModel):

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from irqa.api.errors import ApiError
+from irqa.rag.ingest import SUFFIXES, Source
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-
-from api.errors import ApiError
-from rag.ingest import SUFFIXES, Source
 
 MAX_FILES = 50
 

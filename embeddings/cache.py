@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from embeddings.base import Embedder, Progress
+from irqa.embeddings.base import Embedder, Progress
 
 
 def text_key(text: str) -> str:

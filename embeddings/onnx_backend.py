@@ -6,7 +6,7 @@ fp32 only: dynamic int8 is ~30% faster but its vectors drift to cosine ~0.98 vs 
 
 Example::
 
-    >>> from embeddings.base import E5_FAMILY, load_embedder
+    >>> from irqa.embeddings.factory import load_embedder
     >>> emb = load_embedder("e5:onnx", threads=2)
     >>> emb.embed_queries(["公司 产能"]).shape
     (1, 384)
@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows
-from embeddings.e5_export import MAX_SEQ_LENGTH, MODEL_NAME, PROMPTS, export_model, model_fingerprint
-from embeddings.st_backend import length_sorted_batches
+from irqa.embeddings.base import E5_FAMILY, Embedder, Progress, normalize_rows
+from irqa.embeddings.e5_export import MAX_SEQ_LENGTH, MODEL_NAME, PROMPTS, export_model, model_fingerprint
+from irqa.embeddings.st_backend import length_sorted_batches
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -35,7 +34,6 @@ def export_onnx(model_dir: Path) -> Path:
     import torch
     from transformers import AutoModel
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
 
     class _Hidden(torch.nn.Module):  # keyword call; the export traces positional arguments
@@ -75,11 +73,18 @@ class E5OnnxEmbedder(Embedder):
     dim = 384
     family = E5_FAMILY
 
-    def __init__(self, path: Path | None = None, *, threads: int | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        threads: int | None = None,
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.path = Path(path) if path else export_model()
+        self.path = Path(path) if path else export_model(cache_dir=cache_dir)
         self.batch_size = batch_size
         self.name = f"e5-onnx:{MODEL_NAME}@{model_fingerprint(self.path)}"
         opts = ort.SessionOptions()

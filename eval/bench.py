@@ -32,10 +32,13 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from irqa.embeddings.base import Embedder
+from irqa.rag.engine import EngineConfig
 
 NOISE = 0.0125
 Log = Callable[[str], None]
@@ -54,16 +57,15 @@ def _dir_bytes(d: Path) -> int:
     return sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
 
 
-def bench_ingest(settings: Any, embedder: Any, log: Log) -> dict[str, Any]:
-    from rag.engine import Engine, sample_dir
+def bench_ingest(config: EngineConfig, embedder: Embedder, log: Log) -> dict[str, Any]:
+    from irqa.rag.engine import Engine, sample_dir
 
     out: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="irqa-bench-"))
     try:
         cache = tmp / "cache"
         for label in ("cold", "warm"):
-            s = settings.model_copy(update={"index": tmp / f"index-{label}", "cache_dir": cache})
-            engine = Engine(s, embedder=embedder)
+            engine = Engine(replace(config, index=tmp / f"index-{label}", cache_dir=cache), embedder)
             t0 = time.perf_counter()
             report = engine.ingest_paths([sample_dir()])
             secs = time.perf_counter() - t0
@@ -87,7 +89,7 @@ def bench_ingest(settings: Any, embedder: Any, log: Log) -> dict[str, Any]:
 
 def synthetic_snapshot(base_passages, base_vectors: np.ndarray, base_tokens, n: int, seed: int = 0):
     """``n`` passages: the real ones first, then noisy copies (see module doc)."""
-    from rag.store import Manifest, Snapshot
+    from irqa.rag.store import Manifest, Snapshot
 
     rng = np.random.default_rng(seed)
     m = len(base_passages)
@@ -138,7 +140,8 @@ def _time(fn: Callable[[str], Any], queries: Sequence[str]) -> list[float]:
 
 
 def run_bench(
-    settings: Any,
+    config: EngineConfig,
+    embedder: Embedder,
     corpus: Path,
     *,
     sizes: Sequence[int] = (1000, 10_000, 100_000),
@@ -149,38 +152,29 @@ def run_bench(
 ) -> dict[str, Any]:
     import warnings
 
-    from embeddings.base import load_embedder
-    from embeddings.cache import VectorCache
-    from embeddings.vector_index import HNSW_THRESHOLD, VectorIndex
-    from eval.beir import load_beir
-    from eval.langchain_baseline import make_embeddings
-    from eval.runner import QueryVectorCache, beir_snapshot
-    from rag.answer import Answerer, AnswerParams
-    from rag.companies import Resolution
-    from rag.retriever import FusionParams, Retriever
+    from irqa.embeddings.cache import VectorCache
+    from irqa.embeddings.vector_index import HNSW_THRESHOLD, VectorIndex
+    from irqa.eval.beir import load_beir
+    from irqa.eval.langchain_baseline import make_embeddings
+    from irqa.eval.runner import QueryVectorCache, beir_snapshot
+    from irqa.rag.answer import Answerer
+    from irqa.rag.companies import Resolution
+    from irqa.rag.retriever import Retriever
 
-    embedder = load_embedder(settings.embedder, threads=settings.threads)
     figures: dict[str, Any] = {
         "method": __doc__,
         "embedder": embedder.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    figures["ingest"] = bench_ingest(settings, embedder, log)
+    figures["ingest"] = bench_ingest(config, embedder, log)
 
-    cache = VectorCache(settings.cache_dir / "vectors.sqlite")
+    cache = VectorCache(config.cache_dir / "vectors.sqlite")
     ds = load_beir(corpus)
     base, fresh = beir_snapshot(ds, embedder, cache)
     log(f"base corpus: {len(base.passages)} real passages ({fresh} freshly embedded)")
     queries = [ds.queries[q] for q in ds.queries][: max(n_queries, n_recall)]
-    params = FusionParams(
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        lexical_weight=settings.lexical_weight,
-        candidates=settings.candidates,
-    )
-    answerer = Answerer(
-        embedder, AnswerParams(sentences=settings.answer_sentences, abstain_below=settings.abstain_below)
-    )
+    params = config.fusion
+    answerer = Answerer(embedder, config.answer)
     qcache = QueryVectorCache(embedder, cache)
     qvecs = qcache.embed_queries(queries)
     with warnings.catch_warnings():

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from embeddings.base import Embedder
-from embeddings.cache import VectorCache, embed_with_cache
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.cache import VectorCache, embed_with_cache
 
 CHUNK_SIZE = 500
 CHUNK_OVERLAP = 50

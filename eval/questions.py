@@ -6,7 +6,7 @@ one :class:`SystemOutput` per question, in question order. A retrieval-only base
 
 Example::
 
-    >>> from eval.relevance import EvalQuestion, GoldItem
+    >>> from irqa.eval.relevance import EvalQuestion, GoldItem
     >>> q = EvalQuestion(id="d1", question="研发人员多少？", answerable=True, lang="zh", kind="number",
     ...                  relevant=[GoldItem(quote="公司研发人员595人", code="688088")])
     >>> p = Retrieved(id="p9", code="688088", text="截至6月30日，公司研发人员595人")
@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from irqa.eval.metrics import first_hit_rank, hit_at_k, latency_percentiles, mean, mrr_at_k, ndcg_at_k
+from irqa.eval.relevance import EvalQuestion, is_relevant, matched_gold
+from irqa.eval.results import PassageRow, QuestionRow, SystemResult, snippet
 from pydantic import BaseModel, Field
-
-from eval.metrics import first_hit_rank, hit_at_k, latency_percentiles, mean, mrr_at_k, ndcg_at_k
-from eval.relevance import EvalQuestion, is_relevant, matched_gold
-from eval.results import PassageRow, QuestionRow, SystemResult, snippet
 
 CURVE_K = 10
 

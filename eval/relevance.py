@@ -23,9 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from irqa.eval.jsonl import read_objects
 from pydantic import BaseModel, Field, ValidationError, model_validator
-
-from eval.jsonl import read_objects
 
 MIN_RUN = 20  # characters a passage must share with a quote (fewer only when the quote is shorter)
 

@@ -23,12 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
+from irqa.eval.results import METRIC_KEYS, EvalResults, QuestionRow, SystemResult
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
-
-from eval.results import METRIC_KEYS, EvalResults, QuestionRow, SystemResult
 
 LOWER_IS_BETTER = {"false_abstention_rate", "latency_ms_p50", "latency_ms_p95"}
 BAR_KEYS = (

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from irqa.eval.metrics import BEIR_KEYS as RANKING_KEYS
 from pydantic import BaseModel, Field, field_validator
-
-from eval.metrics import BEIR_KEYS as RANKING_KEYS
 
 METRIC_KEYS: tuple[str, ...] = (
     *RANKING_KEYS,

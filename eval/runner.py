@@ -20,17 +20,17 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-
-from embeddings.base import Embedder
-from embeddings.cache import VectorCache, embed_with_cache, text_key
-from eval.beir import BeirDataset, evaluate_run
-from eval.langchain_baseline import CHUNK_OVERLAP, CHUNK_SIZE, LangChainBaseline
-from eval.questions import SystemOutput, evaluate_questions
-from eval.relevance import EvalQuestion
-from eval.results import EvalResults, QuestionRow, SystemResult
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.cache import VectorCache, embed_with_cache, text_key
+from irqa.eval.beir import BeirDataset, evaluate_run
+from irqa.eval.langchain_baseline import CHUNK_OVERLAP, CHUNK_SIZE, LangChainBaseline
+from irqa.eval.questions import SystemOutput, evaluate_questions
+from irqa.eval.relevance import EvalQuestion
+from irqa.eval.results import EvalResults, QuestionRow, SystemResult
 
 #: ``--retriever`` choice → system name in the reports
 SYSTEMS = {"lexical": "bm25", "dense": "dense", "hybrid": "irqa-hybrid", "langchain": "langchain"}
@@ -132,19 +132,14 @@ def run_questions(
         system, system_rows = evaluate_questions(name, questions, outputs)
         systems.append(system)
         rows += system_rows
-    s = engine.settings
+    c = engine.config
     meta = {
         "k": k,
         "embedder": engine.embedder.name,
-        "index": str(s.index),
+        "index": str(c.index),
         "filings": len(snap.filings),
         "passages": len(snap.passages),
-        "fusion": {
-            "rrf_k": s.rrf_k,
-            "dense_weight": s.dense_weight,
-            "lexical_weight": s.lexical_weight,
-            "candidates": s.candidates,
-        },
+        "fusion": asdict(c.fusion),
         "langchain": {
             "chunk_size": CHUNK_SIZE,
             "overlap": CHUNK_OVERLAP,
@@ -162,9 +157,9 @@ def run_questions(
 # BEIR --------------------------------------------------------------------------------------------
 def beir_snapshot(ds: BeirDataset, embedder: Embedder, cache: VectorCache | None, tick: Tick | None = None):
     """An in-memory irqa ``Snapshot``: one passage per document, vectors through the cache."""
-    from rag.lexical import tokenize
-    from rag.models import Passage
-    from rag.store import Manifest, Snapshot
+    from irqa.rag.lexical import tokenize
+    from irqa.rag.models import Passage
+    from irqa.rag.store import Manifest, Snapshot
 
     passages = [
         Passage(
@@ -239,7 +234,7 @@ def run_beir(
     snapshot: Any = None,
 ) -> tuple[EvalResults, dict[str, dict[str, list[tuple[str, float]]]]]:
     """Score the chosen systems on a BEIR dataset; returns the results and each system's run."""
-    from rag.retriever import Retriever
+    from irqa.rag.retriever import Retriever
 
     snap, fresh = (snapshot, 0) if snapshot is not None else beir_snapshot(ds, embedder, cache, tick)
     qids = list(query_ids) if query_ids is not None else [q for q in ds.queries if q in ds.qrels]

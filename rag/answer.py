@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from embeddings.base import Embedder
-from embeddings.cache import VectorCache, embed_with_cache
-from rag.chunker import sentence_spans
-from rag.companies import Resolution
-from rag.lexical import precise_words, tokenize
-from rag.models import Answer, Citation, Hit, Span
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.cache import VectorCache, embed_with_cache
+from irqa.rag.chunker import sentence_spans
+from irqa.rag.companies import Resolution
+from irqa.rag.lexical import precise_words, tokenize
+from irqa.rag.models import Answer, Citation, Hit, Span
 
 _MIN_SENTENCE_CHARS = 6
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from rag.models import FilingHeader
+from irqa.rag.models import FilingHeader
 
 _GENERIC_PREFIXES = {"中国", "上海", "北京", "深圳", "广州", "杭州", "江苏", "浙江", "国际", "东方"}
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
@@ -114,7 +114,7 @@ _GENERIC_SUBJECTS = {
 
 
 def builtin_aliases() -> dict[str, dict]:
-    return json.loads(files("rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
+    return json.loads(files("irqa.rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
 
 
 def abbreviations(short_name: str, full_name: str) -> list[str]:

@@ -9,8 +9,6 @@ Chinese.
     >>> decode_bytes("证券代码：688088".encode("gb18030"))
     '证券代码：688088'
 
-``FilingError`` lives here (the lowest layer) so that readers and the parser can share it;
-``rag.parser`` re-exports it as the public name.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from __future__ import annotations
 import codecs
 
 from charset_normalizer import from_bytes
+from irqa.rag.errors import FilingError
 
 __all__ = ["FilingError", "decode_bytes"]
 
@@ -31,10 +30,6 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "euc_cn", "ms936"}
 _ALLOWED_CONTROLS = set("\t\n\r\f\v")
 _MAX_JUNK_RATIO = 0.02  # control chars / U+FFFD tolerated in real text
-
-
-class FilingError(ValueError):
-    """One-line, user-facing reason a file cannot be parsed."""
 
 
 def decode_bytes(data: bytes, name: str = "input") -> str:

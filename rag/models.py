@@ -145,7 +145,7 @@ class Citation(BaseModel):
 
 
 class Answer(BaseModel):
-    """The result of asking a question. ``to_json`` is the stable wire shape."""
+    """The result of asking a question (its wire shape is ``irqa.api.schemas.AnswerOut``)."""
 
     id: str | None = None
     question: str
@@ -155,51 +155,3 @@ class Answer(BaseModel):
     passages: list[Hit] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     company: str | None = None  # resolved company code, if the question named one
-
-    def to_json(self) -> dict:
-        """The documented JSON shape of ``irqa ask --json`` and each ``irqa batch`` line."""
-        return {
-            "id": self.id,
-            "question": self.question,
-            "answer": self.answer,
-            "abstained": self.abstained,
-            "citations": [
-                {
-                    "n": c.n,
-                    "filing_id": c.filing_id,
-                    "company": c.company,
-                    "code": c.code,
-                    "record_no": c.record_no,
-                    "date": c.date.isoformat() if c.date else None,
-                    "question": c.question,
-                    "quote": c.quote,
-                    "passage_id": c.passage_id,
-                    "title": c.title,
-                    "score": round(c.score, 6),
-                    "start": c.start,
-                    "end": c.end,
-                }
-                for c in self.citations
-            ],
-            "passages": [hit_json(h) for h in self.passages],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
-
-
-def hit_json(h: Hit) -> dict:
-    """The documented JSON shape of one ranked passage."""
-    p = h.passage
-    return {
-        "passage_id": p.id,
-        "filing_id": p.filing_id,
-        "company": p.company,
-        "code": p.code,
-        "record_no": p.record_no,
-        "date": p.date.isoformat() if p.date else None,
-        "section": p.section,
-        "question": p.question,
-        "text": p.text,
-        "start": p.start,
-        "end": p.end,
-        "score": round(h.score, 6),
-    }

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.encoding import FilingError
-from rag.models import Filing, FilingHeader, Segment, Span
-from rag.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
-from rag.readers import basename, format_of, read_document
+from irqa.rag.errors import FilingError
+from irqa.rag.models import Filing, FilingHeader, Segment, Span
+from irqa.rag.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
+from irqa.rag.readers import basename, format_of, read_document
 
 __all__ = ["FilingError", "parse_bytes", "parse_file", "parse_text"]
 

@@ -18,7 +18,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from rag.encoding import FilingError, decode_bytes
+from irqa.rag.encoding import decode_bytes
+from irqa.rag.errors import FilingError
 
 __all__ = ["SUFFIXES", "basename", "format_of", "read_document"]
 

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
-from embeddings.base import Embedder
-from rag.lexical import tokenize
-from rag.models import Hit
-from rag.store import Snapshot
+from irqa.embeddings.base import Embedder
+from irqa.rag.lexical import tokenize
+from irqa.rag.models import Hit
+from irqa.rag.store import Snapshot
 
 Mode = Literal["hybrid", "dense", "lexical"]
 

@@ -25,21 +25,13 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-
-from embeddings.vector_index import VectorIndex
-from rag.lexical import LexicalIndex, add_words
-from rag.models import Filing, FilingSummary, Passage
+from irqa.embeddings.vector_index import VectorIndex
+from irqa.rag.errors import ModelMismatch, StoreError
+from irqa.rag.lexical import LexicalIndex, add_words
+from irqa.rag.models import Filing, FilingSummary, Passage
 
 FORMAT = 1
 KEEP_GENERATIONS = 3
-
-
-class StoreError(RuntimeError):
-    """A problem with the index directory that the user must act on (one line)."""
-
-
-class ModelMismatch(StoreError):
-    """The index was built with another embedding model."""
 
 
 @dataclass

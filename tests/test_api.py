@@ -309,11 +309,14 @@ def test_asking_while_uploading_keeps_answering(server):
 
 def test_readyz_is_503_until_an_index_is_loaded(tmp_path):
     """An app over an empty index directory (no bootstrap) is alive but not ready."""
-    from api.app import create_app
-    from irqa.settings import Settings
-    from rag.engine import Engine
+    from irqa.api.app import create_app
+    from irqa.rag.engine import Engine
 
-    engine = Engine(Settings(index=tmp_path / "index", cache_dir=tmp_path / "cache"))
+    from irqa.settings import Settings
+    from irqa.wiring import build_engine
+
+    engine = build_engine(Settings(index=tmp_path / "index", cache_dir=tmp_path / "cache"))
+    assert isinstance(engine, Engine)
     with TestClient(create_app(engine, bootstrap=False)) as c:
         assert c.get("/healthz").status_code == 200
         import time

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from irqa.api.chat import follow_up_subject
 from openai import OpenAI, UnprocessableEntityError
 
-from api.chat import follow_up_subject
 from tests.api_server import Server, shared_server
 
 ARCSOFT_RD = "How much did ArcSoft spend on R&D (研发费用)?"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from irqa.rag.chunker import chunk_filing, pack, sentence_spans
+from irqa.rag.parser import parse_file
+from irqa.rag.tokens import count_tokens
 
-from rag.chunker import chunk_filing, pack, sentence_spans
-from rag.parser import parse_file
-from rag.tokens import count_tokens
-from tests.conftest import ARCSOFT, HIKVISION, INSTA360
+from tests.helpers import ARCSOFT, HIKVISION, INSTA360
 
 
 @pytest.fixture(scope="module", params=[ARCSOFT, INSTA360, HIKVISION], ids=lambda p: p.stem)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INSTA360
+from tests.helpers import INSTA360
 
 
 def irqa(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -29,8 +29,8 @@ def irqa(*args: str, env: dict[str, str], stdin: str | None = None) -> subproces
 def cli_env(tmp_path_factory, sample_engine) -> dict[str, str]:
     """A copy of the sample index, so CLI writes never disturb other tests."""
     index = tmp_path_factory.mktemp("cli") / "index"
-    shutil.copytree(sample_engine.settings.index, index)
-    return {"IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(sample_engine.settings.cache_dir)}
+    shutil.copytree(sample_engine.config.index, index)
+    return {"IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(sample_engine.config.cache_dir)}
 
 
 def current(env) -> str:

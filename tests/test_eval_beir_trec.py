@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from irqa.eval.beir import BeirFormatError, evaluate_run, load_beir
+from irqa.eval.trec import TrecFormatError, read_run, write_run
 
-from eval.beir import BeirFormatError, evaluate_run, load_beir
-from eval.trec import TrecFormatError, read_run, write_run
-from tests.conftest import FINTRUTHQA as SHARED
+from tests.helpers import FINTRUTHQA as SHARED
 
 
 def _beir(tmp_path: Path, qrels: str | None = None) -> Path:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from irqa.eval.results import METRIC_KEYS
+from irqa.eval.trec import read_run
 from typer.testing import CliRunner
 
-from eval.results import METRIC_KEYS
-from eval.trec import read_run
-from irqa.cli_eval import eval_app
-from irqa.settings import get_settings
-from tests.conftest import FINTRUTHQA as FTQA
+from irqa.cli.evaluate import app as eval_app
+from tests.helpers import FINTRUTHQA as FTQA
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,9 +70,7 @@ def tiny_beir(tmp_path_factory) -> Path:
 def env(monkeypatch, cache_dir):
     monkeypatch.setenv("IRQA_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    get_settings.cache_clear()
     yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +81,6 @@ def beir_out(tiny_beir, tmp_path_factory, cache_dir):
     out = tmp_path_factory.mktemp("beir-out")
     old = os.environ.get("IRQA_CACHE_DIR")
     os.environ["IRQA_CACHE_DIR"] = str(cache_dir)
-    get_settings.cache_clear()
     try:
         result = CliRunner().invoke(
             eval_app,
@@ -106,7 +102,6 @@ def beir_out(tiny_beir, tmp_path_factory, cache_dir):
             os.environ.pop("IRQA_CACHE_DIR", None)
         else:
             os.environ["IRQA_CACHE_DIR"] = old
-        get_settings.cache_clear()
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out, result.output
 
@@ -187,7 +182,7 @@ def test_beir_html_renders_in_headless_chromium(beir_out, browser):
 
 def test_questions_eval_on_the_sample_index(sample_engine, tmp_path, env):
     index = tmp_path / "index"
-    shutil.copytree(sample_engine.settings.index, index)
+    shutil.copytree(sample_engine.config.index, index)
     lines = (ROOT / "eval" / "data" / "sample_dev.jsonl").read_text(encoding="utf-8").splitlines()
     unanswerable = [ln for ln in lines if '"answerable": false' in ln][:1]
     qfile = tmp_path / "few.jsonl"
@@ -226,10 +221,10 @@ def test_questions_eval_on_the_sample_index(sample_engine, tmp_path, env):
 def test_langchain_baseline_chunks_filings_and_keeps_codes(embedder, cache_dir):
     from types import SimpleNamespace
 
-    from embeddings.cache import VectorCache
-    from eval.questions import SystemOutput, evaluate_questions
-    from eval.relevance import EvalQuestion, GoldItem
-    from eval.runner import langchain_for_snapshot
+    from irqa.embeddings.cache import VectorCache
+    from irqa.eval.questions import SystemOutput, evaluate_questions
+    from irqa.eval.relevance import EvalQuestion, GoldItem
+    from irqa.eval.runner import langchain_for_snapshot
 
     def filing(fid: str, code: str, text: str):
         return SimpleNamespace(id=fid, text=text, company=code, header=SimpleNamespace(code=code))
@@ -260,9 +255,9 @@ def test_langchain_baseline_chunks_filings_and_keeps_codes(embedder, cache_dir):
 
 
 def test_synthetic_corpus_and_flat_vs_hnsw():
-    from embeddings.vector_index import VectorIndex
-    from eval.bench import flat_vs_hnsw, synthetic_snapshot
-    from rag.models import Passage
+    from irqa.embeddings.vector_index import VectorIndex
+    from irqa.eval.bench import flat_vs_hnsw, synthetic_snapshot
+    from irqa.rag.models import Passage
 
     rng = np.random.default_rng(1)
     base_v = rng.normal(size=(50, 16)).astype(np.float32)

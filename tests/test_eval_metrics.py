@@ -9,8 +9,7 @@ import random
 import ir_measures
 import pytest
 from ir_measures import RR, R, nDCG
-
-from eval.metrics import (
+from irqa.eval.metrics import (
     BEIR_KEYS,
     beir_metrics,
     first_hit_rank,
@@ -23,9 +22,9 @@ from eval.metrics import (
     recall_curve,
     run_to_scores,
 )
-from eval.questions import Cited, SystemOutput, evaluate_questions
-from eval.relevance import EvalQuestion, GoldItem
-from eval.results import METRIC_KEYS
+from irqa.eval.questions import Cited, SystemOutput, evaluate_questions
+from irqa.eval.relevance import EvalQuestion, GoldItem
+from irqa.eval.results import METRIC_KEYS
 
 T, F = True, False
 
@@ -222,7 +221,7 @@ def test_length_mismatch_is_an_error():
 
 
 def test_system_output_from_rag_answer():
-    from rag.models import Answer, Citation, Hit, Passage
+    from irqa.rag.models import Answer, Citation, Hit, Passage
 
     passage = Passage(
         id="688088-2024-007#3",

@@ -8,8 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from eval.relevance import GoldItem, QuestionFileError, is_relevant, load_questions, matched_gold, squash
+from irqa.eval.relevance import GoldItem, QuestionFileError, is_relevant, load_questions, matched_gold, squash
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "rag" / "samples"

@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
+from irqa.eval.questions import Cited, SystemOutput, evaluate_questions
+from irqa.eval.relevance import load_questions
+from irqa.eval.report import metric_table, render_html, write_html, write_json
+from irqa.eval.results import METRIC_KEYS, EvalResults
 from rich.console import Console
 
-from eval.questions import Cited, SystemOutput, evaluate_questions
-from eval.relevance import load_questions
-from eval.report import metric_table, render_html, write_html, write_json
-from eval.results import METRIC_KEYS, EvalResults
-from tests.conftest import ARTIFACTS
+from tests.helpers import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +146,7 @@ def test_html_renders_in_headless_chromium(results, tmp_path, browser):
 
 
 def test_beir_results_render_without_answer_metrics(tmp_path):
-    from eval.beir import BeirDataset, evaluate_run
+    from irqa.eval.beir import BeirDataset, evaluate_run
 
     ds = BeirDataset(
         corpus={f"a{i}": ("", f"答复{i}：感谢您的关注。") for i in range(30)},

@@ -11,17 +11,18 @@ import time
 
 import numpy as np
 import pytest
+from irqa.embeddings.cache import VectorCache
+from irqa.rag.engine import Engine
+from irqa.rag.errors import ModelMismatch, StoreError
+from irqa.rag.ingest import Source
+from irqa.rag.store import IndexStore
 
-from embeddings.cache import VectorCache
-from rag.engine import Engine
-from rag.ingest import Source
-from rag.store import IndexStore, ModelMismatch, StoreError
-from tests.conftest import ARCSOFT, HIKVISION, INSTA360, SAMPLES, make_settings
+from tests.helpers import ARCSOFT, HIKVISION, INSTA360, SAMPLES, make_config
 
 
 def test_round_trip_reloads_identical_state(sample_engine, embedder):
     snap = sample_engine.snapshot()
-    again = Engine(sample_engine.settings, embedder=embedder).snapshot()
+    again = Engine(sample_engine.config, embedder=embedder).snapshot()
     assert again.generation == snap.generation
     assert [p.id for p in again.passages] == [p.id for p in snap.passages]
     assert np.array_equal(again.vectors, snap.vectors)
@@ -81,7 +82,7 @@ def test_delete_removes_passages(fresh_engine):
 def test_index_built_with_another_model_is_refused(fresh_engine):
     fresh_engine.ingest_paths([INSTA360])
     with pytest.raises(ModelMismatch, match="was built with"):
-        IndexStore(fresh_engine.settings.index).load("st:some-other-model@123")
+        IndexStore(fresh_engine.config.index).load("st:some-other-model@123")
 
 
 def test_vector_cache_survives_and_is_keyed_by_model(tmp_path, embedder):
@@ -97,13 +98,13 @@ def test_damaged_generation_is_a_clear_error(fresh_engine):
     gen = fresh_engine.store.current_generation()
     (fresh_engine.store.root / gen / "vectors.npy").write_bytes(b"garbage")
     with pytest.raises(StoreError, match="rebuild"):
-        IndexStore(fresh_engine.settings.index).load()
+        IndexStore(fresh_engine.config.index).load()
 
 
 def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder):
     """SIGKILL a real `irqa ingest` while it embeds: the old generation still loads intact."""
     index = tmp_path / "index"
-    engine = Engine(make_settings(index, cache_dir), embedder=embedder)
+    engine = Engine(make_config(index, cache_dir), embedder=embedder)
     engine.ingest_paths([INSTA360])
     gen = engine.store.current_generation()
     env = {**os.environ, "IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(tmp_path / "cold-cache")}
@@ -125,7 +126,7 @@ def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder
     assert set(snap.filings) == {"688775-2025-003"}
     # the vectors paid for before the crash are kept: resuming embeds only the rest
     done_before = cold.count()
-    resumed = Engine(make_settings(index, tmp_path / "cold-cache"), embedder=embedder)
+    resumed = Engine(make_config(index, tmp_path / "cold-cache"), embedder=embedder)
     report = resumed.ingest_sources([Source.from_path(HIKVISION)])
     assert report.added == ["002415-2023-4-15"]
     assert report.embedded <= report.passages - done_before + 1

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-
-from rag.models import Filing, FilingHeader
-from rag.normalize import normalize
-from rag.parser import FilingError, _dates, parse_bytes, parse_file, parse_text
+from irqa.rag.errors import FilingError
+from irqa.rag.models import Filing, FilingHeader
+from irqa.rag.normalize import normalize
+from irqa.rag.parser import _dates, parse_bytes, parse_file, parse_text
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 INSTA = SAMPLES / "688775_insta360_2025-003.txt"

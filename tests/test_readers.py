@@ -17,10 +17,10 @@ import docx
 import pytest
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-
-from rag.encoding import decode_bytes
-from rag.parser import FilingError, parse_bytes
-from rag.readers import read_document
+from irqa.rag.encoding import decode_bytes
+from irqa.rag.errors import FilingError
+from irqa.rag.parser import parse_bytes
+from irqa.rag.readers import read_document
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 INSTA = SAMPLES / "688775_insta360_2025-003.txt"

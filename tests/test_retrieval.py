@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from irqa.api.schemas import AnswerOut
+from irqa.eval.relevance import is_relevant, load_questions
+from irqa.rag.errors import QuestionError
+from irqa.rag.models import Answer
 
-from eval.relevance import is_relevant, load_questions
-from rag.engine import QuestionError
-from rag.models import Answer
-from tests.conftest import SAMPLES  # noqa: F401  (the sample corpus the questions are about)
+from tests.helpers import DEV_QUESTIONS
 
-DEV = load_questions("eval/data/sample_dev.jsonl")
+DEV = load_questions(DEV_QUESTIONS)
 ANSWERABLE = [q for q in DEV if q.answerable]
 UNANSWERABLE = [q for q in DEV if not q.answerable]
 EXAMPLE = "what did 虹软 say about Turbo Fusion video power draw"
@@ -52,7 +53,7 @@ def test_example_question_cites_arcsoft_on_video_power(sample_engine):
 
 
 def test_answer_json_shape(sample_engine):
-    data = sample_engine.ask(EXAMPLE, qid="q1").to_json()
+    data = AnswerOut.of(sample_engine.ask(EXAMPLE, qid="q1")).model_dump(mode="json")
     assert set(data) >= {"id", "question", "answer", "abstained", "citations", "passages", "timings_ms"}
     assert set(data["citations"][0]) >= {
         "n",

@@ -10,7 +10,7 @@ import pytest
 from playwright import sync_api
 
 from tests.api_server import API_KEY, Server, make_filing, shared_server
-from tests.conftest import ARTIFACTS
+from tests.helpers import ARTIFACTS
 
 TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 

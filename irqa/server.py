@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from irqa.settings import Settings, tame_openmp
+from irqa.runtime import prepare_process
+from irqa.settings import Settings
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -19,18 +20,18 @@ def _progress(stage: str, done: int, total: int) -> None:
 
 def run(settings: Settings, host: str, port: int) -> None:
     """Create the engine, make sure an index exists and is loaded, and serve until interrupted."""
-    tame_openmp(settings.threads)  # before the model library loads
+    prepare_process(settings.cache_dir, settings.threads)  # before the model library loads
     import uvicorn
 
-    from api.app import create_app
-    from rag.engine import Engine
+    from irqa.api.app import create_app
+    from irqa.wiring import api_config, build_engine
 
-    engine = Engine(settings)
+    engine = build_engine(settings)
     if not engine.store.exists():
         print(f"No index at {engine.store.root}: building it from the sample filings…", file=sys.stderr)
     engine.ensure_index(progress=_progress)
     engine.snapshot()
-    app = create_app(engine)
+    app = create_app(engine, api_config(settings))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
     print(f"irqa is serving http://{shown}:{port}/ (API docs at /docs); Ctrl+C stops it", flush=True)

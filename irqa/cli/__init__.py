@@ -1,0 +1,32 @@
+"""The ``irqa`` command line: one module per command group, mounted on one Typer app.
+
+- ``index``: ``ingest``, ``filings``
+- ``questions``: ``ask``, ``search``, ``batch``
+- ``serve``: ``serve``
+- ``model``: ``model export``
+- ``evaluate``: ``eval questions|beir``, ``bench``
+
+Command modules import the library lazily inside the commands, so ``irqa --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from irqa.cli import evaluate, index, model, questions, serve
+
+app = typer.Typer(
+    help="irqa: cited answers from Chinese investor-relations filings (投资者关系活动记录表).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (index, questions, serve):
+    for command in module.COMMANDS:
+        app.command()(command)
+app.add_typer(model.app, name="model")
+app.add_typer(evaluate.app, name="eval")
+app.command()(evaluate.bench)
+
+__all__ = ["app"]

@@ -1,0 +1,111 @@
+"""What every command shares: the two consoles, settings with ``--index``, errors, progress bars.
+
+Bad input ends with one ``error:`` line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from irqa.runtime import prepare_process
+from irqa.settings import Settings
+
+if TYPE_CHECKING:
+    from irqa.rag.engine import Engine
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: $IRQA_INDEX).")]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages to return.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CompanyOpt = Annotated[str | None, typer.Option("--company", help="Only this company (name, alias or code).")]
+
+
+def show_notices() -> None:
+    """One-time notices from the libraries (e.g. converting the model on first use) go to stderr."""
+    log = logging.getLogger("irqa")
+    if not log.handlers:  # through the stderr console, so progress bars don't paint over them
+        log.addHandler(RichHandler(console=err, show_time=False, show_level=False, show_path=False))
+        log.setLevel(logging.INFO)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings_for(index: Path | None) -> Settings:
+    """The settings (``IRQA_*``), with ``--index`` applied; prepares the process environment."""
+    s = Settings()
+    if index is not None:
+        s = s.model_copy(update={"index": index.expanduser()})
+    prepare_process(s.cache_dir, s.threads)
+    show_notices()
+    return s
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors users can cause into one clear line and exit code 1."""
+    from irqa.rag.errors import IrqaError
+
+    try:
+        yield
+    except (IrqaError, ValueError, OSError) as e:
+        raise fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback that draws one bar per stage."""
+    names = {"parse": "Parsing filings", "embed": "Embedding passages", **(labels or {})}
+    tasks: dict[str, int] = {}
+
+    def cb(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(names.get(stage, f"Running {stage}"), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return cb
+
+
+def open_engine(index: Path | None, bootstrap: bool = True) -> Engine:
+    """The engine over ``--index``; builds the sample index first when there is none (``bootstrap``)."""
+    from irqa.wiring import build_engine
+
+    engine = build_engine(settings_for(index))
+    if bootstrap and not engine.store.exists():
+        err.print(f"No index at {engine.store.root} yet: building it from the built-in sample filings…")
+        with progress_bar() as bar:
+            engine.ensure_index(progress=bar_callback(bar))
+    return engine
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"not a date (YYYY-MM-DD): {value!r}") from None

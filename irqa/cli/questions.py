@@ -1,0 +1,182 @@
+"""``irqa ask``, ``irqa search`` and ``irqa batch``: questions in, cited answers out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from irqa.cli.console import (
+    CompanyOpt,
+    IndexOpt,
+    JsonOpt,
+    KOpt,
+    err,
+    open_engine,
+    out,
+    parse_date,
+    progress_bar,
+    user_errors,
+)
+
+if TYPE_CHECKING:
+    from irqa.rag.models import Answer, Hit
+
+FromOpt = Annotated[str | None, typer.Option("--from", help="Only filings dated on/after (YYYY-MM-DD).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Only filings dated on/before (YYYY-MM-DD).")]
+
+
+def render_answer(answer: Answer, show: int = 3) -> None:
+    style = "yellow" if answer.abstained else "green"
+    title = "No answer in the indexed filings" if answer.abstained else "Answer"
+    out.print(Panel(answer.answer, title=title, border_style=style, expand=False), highlight=False)
+    for c in answer.citations:
+        date = c.date.isoformat() if c.date else "date unknown"
+        out.print(
+            f"[bold][{c.n}][/] {c.company} ({c.code}), record {c.record_no}, {date}"
+            + (f" — answering: [italic]{c.question}[/]" if c.question else ""),
+            highlight=False,
+        )
+        out.print(f"    “{c.quote}”", highlight=False)
+    if answer.abstained and answer.passages:
+        out.print("[dim]Nearest passages:[/]")
+        render_hits(answer.passages[:show])
+
+
+def render_hits(hits: list[Hit]) -> None:
+    table = Table(show_lines=True)
+    for col in ("#", "score", "filing", "question", "passage"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        p = h.passage
+        snippet = p.text if len(p.text) <= 160 else p.text[:160] + "…"
+        table.add_row(
+            str(h.rank),
+            f"{h.score:.4f}",
+            f"{p.company} {p.code}\n{p.record_no}",
+            p.question or p.title,
+            snippet,
+        )
+    out.print(table)
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in Chinese or English.")],
+    index: IndexOpt = None,
+    company: CompanyOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    k: KOpt = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question with quotes from the filings and numbered citations."""
+    from irqa.api.schemas import AnswerOut
+
+    with user_errors():
+        engine = open_engine(index)
+        answer = engine.ask(
+            question, k, company=company, date_from=parse_date(date_from), date_to=parse_date(date_to)
+        )
+    if as_json:
+        print(AnswerOut.of(answer).model_dump_json(indent=2))
+    else:
+        render_answer(answer)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    index: IndexOpt = None,
+    company: CompanyOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    k: KOpt = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked passages for a query (hybrid dense + BM25)."""
+    from irqa.api.schemas import HitOut
+
+    with user_errors():
+        engine = open_engine(index)
+        hits = engine.search(
+            query, k, company=company, date_from=parse_date(date_from), date_to=parse_date(date_to)
+        )
+    if as_json:
+        print(json.dumps([HitOut.of(h).model_dump(mode="json") for h in hits], ensure_ascii=False, indent=2))
+    else:
+        render_hits(hits)
+
+
+def batch(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL, one {"id", "question"} per line; "company", "date_from", "date_to", "k" as /v1/ask.'
+        ),
+    ],
+    index: IndexOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write answers here (default: stdout).")
+    ] = None,
+    k: KOpt = 10,
+) -> None:
+    """Answer many questions: one JSON answer per input line, in input order (for harness runs).
+
+    A bad line gets an error row ``{"id", "line", "error"}`` and the run goes on; the exit code is
+    1 when any line failed.
+    """
+    from pydantic import ValidationError
+
+    from irqa.api.schemas import AnswerOut, BatchItem
+    from irqa.eval.jsonl import records
+    from irqa.rag.errors import QuestionError
+
+    with user_errors():
+        rows = list(records(file))
+        engine = open_engine(index)
+    sink = out_file.open("w", encoding="utf-8") if out_file else sys.stdout
+    bad = 0
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("Answering", total=len(rows))
+            for rec in rows:
+                bar.advance(task)
+                qid = rec.obj.get("id") if rec.obj is not None else None
+                error = rec.error
+                if error is None:
+                    try:
+                        item = BatchItem.model_validate(rec.obj)
+                        qid = item.id if item.id is not None else rec.line
+                        answer = engine.ask(
+                            item.question,
+                            item.k or k,
+                            company=item.company,
+                            date_from=item.date_from,
+                            date_to=item.date_to,
+                            qid=str(qid),
+                        )
+                        row = AnswerOut.of(answer).model_dump(mode="json") | {"id": qid}
+                    except ValidationError as e:
+                        error = "; ".join(
+                            f"{'.'.join(map(str, x['loc'])) or 'line'}: {x['msg']}" for x in e.errors()
+                        )
+                    except QuestionError as e:
+                        error = str(e)
+                if error is not None:
+                    bad += 1
+                    row = {"id": qid, "line": rec.line, "error": error}
+                    err.print(f"[bold red]error:[/] {file}:{rec.line}: {error}", highlight=False)
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sink.flush()
+    finally:
+        if out_file:
+            sink.close()
+    if bad:
+        raise typer.Exit(1)
+
+
+COMMANDS = (ask, search, batch)
