@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from irqa.rag.ingest import IngestReport
+from irqa.rag.ingest.pipeline import IngestReport
 from irqa.rag.models import Answer, Citation, Filing, FilingHeader, FilingSummary, Hit, Passage, Segment
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from irqa.api.errors import ApiError
-from irqa.rag.ingest import SUFFIXES, Source
+from irqa.rag.ingest.pipeline import SUFFIXES, Source
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
-from irqa.rag.chunker import sentence_spans
 from irqa.rag.companies import Resolution
+from irqa.rag.ingest.chunk import sentence_spans
 from irqa.rag.lexical import precise_words, tokenize
 from irqa.rag.models import Answer, Citation, Hit, Span
 

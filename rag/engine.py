@@ -27,7 +27,7 @@ from irqa.rag.answer import Answerer, AnswerParams
 from irqa.rag.companies import CompanyResolver, Resolution
 from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError
 from irqa.rag.glossary import expand_query
-from irqa.rag.ingest import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
+from irqa.rag.ingest.pipeline import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
 from irqa.rag.lexical import words
 from irqa.rag.models import Answer, Filing, FilingSummary, Hit, Passage
 from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever

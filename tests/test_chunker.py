@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from irqa.rag.chunker import chunk_filing, pack, sentence_spans
-from irqa.rag.parser import parse_file
-from irqa.rag.tokens import count_tokens
+from irqa.rag.ingest.chunk import chunk_filing, pack, sentence_spans
+from irqa.rag.ingest.pipeline import parse_file
+from irqa.rag.ingest.tokens import count_tokens
 
 from tests.helpers import ARCSOFT, HIKVISION, INSTA360
 

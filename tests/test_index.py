@@ -14,7 +14,7 @@ import pytest
 from irqa.embeddings.cache import VectorCache
 from irqa.rag.engine import Engine
 from irqa.rag.errors import ModelMismatch, StoreError
-from irqa.rag.ingest import Source
+from irqa.rag.ingest.pipeline import Source
 from irqa.rag.store import IndexStore
 
 from tests.helpers import ARCSOFT, HIKVISION, INSTA360, SAMPLES, make_config

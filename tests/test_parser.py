@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from irqa.rag.errors import FilingError
+from irqa.rag.ingest.normalize import normalize
+from irqa.rag.ingest.parse import _dates, parse_text
+from irqa.rag.ingest.pipeline import parse_bytes, parse_file
 from irqa.rag.models import Filing, FilingHeader
-from irqa.rag.normalize import normalize
-from irqa.rag.parser import _dates, parse_bytes, parse_file, parse_text
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 INSTA = SAMPLES / "688775_insta360_2025-003.txt"

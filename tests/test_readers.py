@@ -17,10 +17,10 @@ import docx
 import pytest
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from irqa.rag.encoding import decode_bytes
 from irqa.rag.errors import FilingError
-from irqa.rag.parser import parse_bytes
-from irqa.rag.readers import read_document
+from irqa.rag.ingest.decode import decode_bytes
+from irqa.rag.ingest.extract import extract_text
+from irqa.rag.ingest.pipeline import parse_bytes
 
 SAMPLES = Path(__file__).resolve().parents[1] / "rag" / "samples"
 INSTA = SAMPLES / "688775_insta360_2025-003.txt"
@@ -116,7 +116,7 @@ def insta_pdf() -> bytes:
 
 
 def test_pdf_parses_like_the_text(insta_pdf: bytes) -> None:
-    raw = read_document(insta_pdf, "insta.pdf")
+    raw = extract_text(insta_pdf, "insta.pdf")
     assert visible(raw) == visible(INSTA.read_text(encoding="utf-8"))
     f = parse_bytes(insta_pdf, "insta.PDF")
     assert f.id == "688775-2025-003" and f.source == "insta.PDF"
@@ -133,7 +133,7 @@ def test_pdf_parses_like_the_text(insta_pdf: bytes) -> None:
 def test_corrupt_pdf() -> None:
     for data in (b"%PDF-1.4\n" + bytes(range(256)) * 8, b"not a pdf at all, just text"):
         with pytest.raises(FilingError, match=r"^x\.pdf is not a readable PDF \(corrupt or encrypted\)$"):
-            read_document(data, "x.pdf")
+            extract_text(data, "x.pdf")
 
 
 def test_encrypted_and_textless_pdf() -> None:
@@ -144,12 +144,12 @@ def test_encrypted_and_textless_pdf() -> None:
     blank = io.BytesIO()
     writer.write(blank)
     with pytest.raises(FilingError, match="no extractable text"):
-        read_document(blank.getvalue(), "scan.pdf")
+        extract_text(blank.getvalue(), "scan.pdf")
     writer.encrypt(user_password="secret", algorithm="RC4-128")
     locked = io.BytesIO()
     writer.write(locked)
     with pytest.raises(FilingError, match="not a readable PDF"):
-        read_document(locked.getvalue(), "locked.pdf")
+        extract_text(locked.getvalue(), "locked.pdf")
 
 
 # ------------------------------------------------------------------ DOCX
@@ -212,7 +212,7 @@ def make_docx(body_in_table: bool, tick_as_symbol: bool = False) -> bytes:
 @pytest.mark.parametrize("body_in_table", [False, True], ids=["qa-paragraphs", "qa-in-cell"])
 def test_docx_header_table_and_qa(body_in_table: bool) -> None:
     data = make_docx(body_in_table)
-    raw = read_document(data, "arcsoft.docx")
+    raw = extract_text(data, "arcsoft.docx")
     assert "时间\n2024年08月27日" in raw  # one cell per line
     f = parse_bytes(data, "arcsoft.DOCX")
     h = f.header
@@ -253,7 +253,7 @@ def test_docx_merged_cells_appear_once() -> None:
     table.cell(1, 1).text = "乙证券"
     out = io.BytesIO()
     doc.save(out)
-    raw = read_document(out.getvalue(), "m.docx")
+    raw = extract_text(out.getvalue(), "m.docx")
     assert raw.count("参与单位名称") == 1 and "甲基金" in raw and "乙证券" in raw
 
 
@@ -261,15 +261,15 @@ def test_truncated_and_fake_docx() -> None:
     data = make_docx(False)
     for bad in (data[: len(data) // 2], b"PK\x03\x04" + b"\x00" * 100, "证券代码".encode()):
         with pytest.raises(FilingError, match=r"^x\.docx is not a readable DOCX \(corrupt or truncated\)$"):
-            read_document(bad, "x.docx")
+            extract_text(bad, "x.docx")
 
 
 # ------------------------------------------------------------------ dispatch
 
 
 def test_suffix_dispatch_and_errors() -> None:
-    assert read_document("证券代码：688088".encode("gb18030"), "A.TXT") == "证券代码：688088"
+    assert extract_text("证券代码：688088".encode("gb18030"), "A.TXT") == "证券代码：688088"
     with pytest.raises(FilingError, match=r"^unsupported format '\.xls' \(expected \.txt, \.pdf or \.docx\)"):
-        read_document(b"x", "a.xls")
+        extract_text(b"x", "a.xls")
     with pytest.raises(FilingError, match=r"^empty file: a\.pdf$"):
-        read_document(b"", "dir/a.pdf")
+        extract_text(b"", "dir/a.pdf")

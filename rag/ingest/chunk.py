@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from irqa.rag.ingest.tokens import count_tokens
 from irqa.rag.models import Filing, Passage, SectionKind, Span
-from irqa.rag.tokens import count_tokens
 
 # a sentence ends at 。！？；!?; (plus closing quotes/brackets) or at a line break
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)\]]*|\n+")

@@ -1,4 +1,7 @@
-"""Ingestion: files → filings → passages → vectors → a new index generation.
+"""The ingest pipeline: each stage once, in order, each a module of its own.
+
+    bytes ─ extract (decode .txt / read .pdf .docx) ─ normalize ─ parse (header, Q&A)
+          ─ chunk ─ embed (vector cache) ─ commit (a new index generation)
 
 Incremental by design: a filing whose normalized text is unchanged is skipped, a changed one
 replaces its old passages, and passage vectors come from the content-hash cache whenever the
@@ -20,15 +23,15 @@ from pathlib import Path
 import numpy as np
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
-from irqa.rag.chunker import chunk_filing
 from irqa.rag.companies import extend_alias_file
 from irqa.rag.errors import FilingError, StoreError
+from irqa.rag.ingest.chunk import chunk_filing
+from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
+from irqa.rag.ingest.normalize import normalize_text
+from irqa.rag.ingest.parse import parse_normalized
 from irqa.rag.lexical import add_words, tokenize
 from irqa.rag.models import Filing, Passage
-from irqa.rag.parser import parse_bytes
 from irqa.rag.store import IndexStore, Snapshot
-
-SUFFIXES = (".txt", ".pdf", ".docx")
 
 #: progress(stage, done, total): stage is "parse" or "embed"
 IngestProgress = Callable[[str, int, int], None]
@@ -56,6 +59,23 @@ class IngestReport:
     passages: int = 0  # passages of added/updated filings
     embedded: int = 0  # of which freshly embedded (the rest came from the cache)
     seconds: float = 0.0
+
+
+def parse_bytes(data: bytes, filename: str) -> Filing:
+    """A file's bytes → ``Filing``: extract, normalize, parse (``filename`` picks the format)."""
+    name = basename(filename)
+    return parse_normalized(normalize_text(extract_text(data, name)), source=name)
+
+
+def parse_file(path: Path) -> Filing:
+    """Parse a ``.txt``, ``.pdf`` or ``.docx`` filing from disk."""
+    path = Path(path)
+    format_of(path.name)  # reject unsupported suffixes before reading anything
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FilingError(f"cannot read {path.name}: {e.strerror or e}") from None
+    return parse_bytes(data, path.name)
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -173,4 +193,13 @@ def ingest_sources(
     return report, snap
 
 
-__all__ = ["IngestReport", "Source", "StoreError", "expand_paths", "ingest_sources"]
+__all__ = [
+    "SUFFIXES",
+    "IngestReport",
+    "Source",
+    "StoreError",
+    "expand_paths",
+    "ingest_sources",
+    "parse_bytes",
+    "parse_file",
+]

@@ -5,7 +5,7 @@ tables are emitted one cell per line and one blank line per row, in document ord
 paragraphs around them; the header parser then finds every label at a line start, as in the
 text exports. Library errors on bad input become a one-line ``FilingError``.
 
-    >>> read_document("证券代码：688088".encode("utf-8"), "a.txt")
+    >>> extract_text("证券代码：688088".encode("utf-8"), "a.txt")
     '证券代码：688088'
 """
 
@@ -18,10 +18,10 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from irqa.rag.encoding import decode_bytes
 from irqa.rag.errors import FilingError
+from irqa.rag.ingest.decode import decode_bytes
 
-__all__ = ["SUFFIXES", "basename", "format_of", "read_document"]
+__all__ = ["SUFFIXES", "basename", "extract_text", "format_of"]
 
 SUFFIXES = (".txt", ".pdf", ".docx")
 
@@ -42,7 +42,7 @@ _SYMBOLS = {
 }
 
 
-def read_document(data: bytes, filename: str) -> str:
+def extract_text(data: bytes, filename: str) -> str:
     """Return the raw text of ``data``; ``filename`` picks the format and names the file in errors."""
     name = basename(filename)
     suffix = format_of(name)

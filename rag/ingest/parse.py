@@ -5,8 +5,12 @@ The record is a header table (证券代码, 活动类别, 参与单位, 时间, 
 Labels are matched whitespace-insensitively at line starts because PDF and Word exports split
 and space them ("投 资 者 关 系 / 活动主要内容 / 介绍"). All spans index ``Filing.text``.
 
-    >>> from pathlib import Path
-    >>> f = parse_file(Path("rag/samples/688088_arcsoft_2024-007.txt"))
+The pipeline calls it on text that ``normalize`` already cleaned (``parse_normalized``);
+``parse_text`` is the convenience for raw text.
+
+    >>> from irqa.rag.engine import sample_dir
+    >>> raw = (sample_dir() / "688088_arcsoft_2024-007.txt").read_text(encoding="utf-8")
+    >>> f = parse_text(raw, "688088_arcsoft_2024-007.txt")
     >>> f.id, len(f.qa_pairs), f.qa_pairs[1].label
     ('688088-2024-007', 5, 'Q2')
 """
@@ -18,14 +22,12 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from irqa.rag.errors import FilingError
+from irqa.rag.ingest.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
 from irqa.rag.models import Filing, FilingHeader, Segment, Span
-from irqa.rag.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
-from irqa.rag.readers import basename, format_of, read_document
 
-__all__ = ["FilingError", "parse_bytes", "parse_file", "parse_text"]
+__all__ = ["parse_normalized", "parse_text"]
 
 _MIN_CHARS = 20  # fewer non-space characters than this cannot be a record
 
@@ -82,26 +84,13 @@ class _Label:
     end: int  # where its value begins (after any colon)
 
 
-def parse_file(path: Path) -> Filing:
-    """Parse a ``.txt``, ``.pdf`` or ``.docx`` filing from disk."""
-    path = Path(path)
-    format_of(path.name)  # reject unsupported suffixes before reading anything
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise FilingError(f"cannot read {path.name}: {e.strerror or e}") from None
-    return parse_bytes(data, path.name)
-
-
-def parse_bytes(data: bytes, filename: str) -> Filing:
-    """Parse file contents; ``filename`` selects the format and becomes ``Filing.source``."""
-    name = basename(filename)
-    return parse_text(read_document(data, name), source=name)
-
-
 def parse_text(text: str, source: str = "<text>") -> Filing:
-    """Parse already-extracted text (the raw export; it is normalized here)."""
-    norm = normalize_text(text)
+    """Parse raw extracted text: normalize, then ``parse_normalized``."""
+    return parse_normalized(normalize_text(text), source)
+
+
+def parse_normalized(norm: str, source: str = "<text>") -> Filing:
+    """The header facts and Q&A segments of normalized text; every span indexes ``norm``."""
     if sum(1 for c in norm if not c.isspace()) < _MIN_CHARS:
         raise FilingError(f"{source} has no text an investor-relations record would have")
     lines = _lines(norm)
