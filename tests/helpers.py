@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -34,3 +35,37 @@ CHROMIUM_ARGS = [
 
 def make_config(index: Path, cache: Path, **kw) -> EngineConfig:
     return EngineConfig(index=index, cache_dir=cache, **kw)
+
+
+class HashEmbedder:
+    """A fast, deterministic stand-in for unit tests of fusion, filtering and answer selection.
+
+    Vectors are hashed character bigrams (L2-normalized), so texts that share wording are close:
+    enough to exercise the ranking plumbing in milliseconds. Real-model tests stay the reference.
+    """
+
+    name = "test-hash:bigrams@1"
+    family = "test-hash"
+    dim = 384
+
+    def _vectors(self, texts):
+        import zlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            t = t.lower()
+            for a, b in itertools.pairwise(t):
+                out[i, zlib.crc32((a + b).encode()) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def embed_queries(self, texts):
+        return self._vectors(list(texts))
+
+    def embed_passages(self, texts, progress=None):
+        vecs = self._vectors(list(texts))
+        if progress:
+            progress(len(texts))
+        return vecs
