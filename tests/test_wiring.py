@@ -1,0 +1,29 @@
+"""The wiring layer: settings become the plain configs every command and the server use."""
+
+from __future__ import annotations
+
+from irqa.settings import Settings
+from irqa.wiring import api_config, engine_config, fusion_params
+
+
+def test_one_fusion_mapping_for_engine_eval_and_bench(tmp_path):
+    s = Settings(index=tmp_path / "i", cache_dir=tmp_path / "c", fusion="rrf", dense_weight=0.6, rrf_k=30)
+    p = fusion_params(s)
+    assert (p.method, p.dense_weight, p.rrf_k) == ("rrf", 0.6, 30)
+    assert engine_config(s).fusion == p  # the engine gets the same object eval beir and bench get
+
+
+def test_settings_reach_the_engine_and_the_api(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRQA_INDEX", str(tmp_path / "idx"))
+    monkeypatch.setenv("IRQA_MAX_QUESTION_CHARS", "77")
+    monkeypatch.setenv("IRQA_CORS_ORIGINS", '["http://a.test"]')
+    s = Settings()
+    c = engine_config(s)
+    assert c.index == tmp_path / "idx" and c.max_question_chars == 77
+    assert c.aliases_path == tmp_path / "idx" / "aliases.json"
+    a = api_config(s)
+    assert a.cors_origins == ("http://a.test",) and a.max_question_chars == 77
+
+
+def test_removed_settings_stay_removed():
+    assert "company_boost" not in Settings.model_fields
