@@ -214,15 +214,16 @@ class IndexStore:
         tokens: list[list[str]],
         index_kind: str = "auto",
     ) -> Snapshot:
-        """Write a complete new generation and make it live. Call with ``lock()`` held."""
+        """Write a complete new generation and make it live. Call with ``lock()`` held.
+
+        A write that fails at any point (disk full, out of inodes, a crash) leaves the live
+        generation as it was and nothing that blocks the next write: leftovers are removed here
+        on failure, and again by :meth:`_recover` before every write (for a writer that died).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        prev = self.current_generation()
-        n = int(prev.split("-")[1]) + 1 if prev else 1
+        n = self._recover()
         gen = f"gen-{n:06d}"
         tmp = self.root / f".{gen}.tmp{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), dim)
         vindex = VectorIndex.build(vectors, index_kind)
         manifest = Manifest(
@@ -235,21 +236,70 @@ class IndexStore:
             versions=_versions(),
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        _write_jsonl(tmp / "filings.jsonl", [f.model_dump_json() for f in filings.values()])
-        _write_jsonl(tmp / "passages.jsonl", [p.model_dump_json() for p in passages])
-        np.save(tmp / "vectors.npy", vectors)
-        (tmp / "lexical.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
-        vindex.save(tmp / "dense.faiss")
-        _write_json(tmp / "manifest.json", manifest.to_json())
-        for f in tmp.iterdir():  # make the files durable before the switch
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, self.root / gen)
-        cur_tmp = self.root / f"CURRENT.tmp{os.getpid()}"
-        cur_tmp.write_text(gen, encoding="utf-8")
-        os.replace(cur_tmp, self.root / "CURRENT")
+        try:
+            tmp.mkdir()
+            _write_jsonl(tmp / "filings.jsonl", [f.model_dump_json() for f in filings.values()])
+            _write_jsonl(tmp / "passages.jsonl", [p.model_dump_json() for p in passages])
+            np.save(tmp / "vectors.npy", vectors)
+            (tmp / "lexical.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
+            vindex.save(tmp / "dense.faiss")
+            _write_json(tmp / "manifest.json", manifest.to_json())
+            for f in tmp.iterdir():  # make the files durable before the switch
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, self.root / gen)
+            self._switch(gen)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if self.current_generation() != gen:  # never leave a generation CURRENT does not name
+                shutil.rmtree(self.root / gen, ignore_errors=True)
+            raise StoreError(
+                f"could not write the index at {self.root} ({e.strerror or e}); the previous index is "
+                f"unchanged — free space or inodes there and run the ingest again"
+            ) from e
         self._collect_garbage(keep=gen)
         return Snapshot(manifest, dict(filings), passages, vectors, tokens, vindex, generation=gen)
+
+    def _switch(self, gen: str) -> None:
+        """Point CURRENT at ``gen`` atomically (write a temp file, fsync, rename, fsync the folder)."""
+        cur_tmp = self.root / f"CURRENT.tmp{os.getpid()}"
+        try:
+            with cur_tmp.open("w", encoding="utf-8") as fh:
+                fh.write(gen)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(cur_tmp, self.root / "CURRENT")
+        finally:
+            cur_tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the rename itself durable (not possible everywhere)
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _recover(self) -> int:
+        """Clear what failed or crashed writers left behind; return the next generation number.
+
+        Call with ``lock()`` held. A ``gen-*`` folder that CURRENT does not name and that is newer
+        than it was never made live (its switch failed): it is garbage, never adopted, so a
+        half-verified folder can never become the index. Numbers only grow: the next one is above
+        every folder still present, so a name never collides even if a removal failed.
+        """
+        live = self.current_generation()
+        live_n = _gen_number(live) if live else 0
+        for stale in [*self.root.glob(".gen-*.tmp*"), *self.root.glob("CURRENT.tmp*")]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+        numbers = [live_n]
+        for d in self.root.glob("gen-*"):
+            n = _gen_number(d.name)
+            if n > live_n:  # written after the live one but never switched to
+                shutil.rmtree(d, ignore_errors=True)
+            numbers.append(n)
+        return max(numbers) + 1
 
     def _collect_garbage(self, keep: str) -> None:
         gens = sorted(p for p in self.root.glob("gen-*") if p.is_dir())
@@ -258,3 +308,11 @@ class IndexStore:
                 shutil.rmtree(old, ignore_errors=True)
         for stale in self.root.glob(".gen-*.tmp*"):  # left by a crashed writer
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _gen_number(name: str) -> int:
+    """``gen-000007`` → 7 (0 for a name that is not a generation's)."""
+    try:
+        return int(name.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return 0
