@@ -130,3 +130,17 @@ def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder
     report = resumed.ingest_sources([Source.from_path(HIKVISION)])
     assert report.added == ["002415-2023-4-15"]
     assert report.embedded <= report.passages - done_before + 1
+
+
+def test_noop_reingest_loads_no_model(fresh_engine):
+    """Every file unchanged: answered from the manifest's content hashes, no model is loaded."""
+    fresh_engine.ingest_paths([INSTA360, ARCSOFT])
+    gen = fresh_engine.store.current_generation()
+
+    def no_model():
+        raise AssertionError("a no-op re-ingest loaded the embedding model")
+
+    again = Engine(fresh_engine.config, embedder=no_model).ingest_paths([INSTA360, ARCSOFT])
+    assert sorted(again.skipped) == ["688088-2024-007", "688775-2025-003"]
+    assert again.added == again.updated == again.failed == []
+    assert fresh_engine.store.current_generation() == gen

@@ -126,6 +126,12 @@ def ingest_sources(
         report.seconds = time.perf_counter() - t0
         return report, None
 
+    if not delete_ids and not rebuild and _all_unchanged(store, parsed):
+        # the common no-op re-ingest: answered from the manifest, without loading any model
+        report.skipped = list(parsed)
+        report.seconds = time.perf_counter() - t0
+        return report, None
+
     if callable(embedder):
         embedder = embedder()
     with store.lock():
@@ -191,6 +197,16 @@ def ingest_sources(
             extend_alias_file(aliases_path, [f.header for f in fresh])
     report.seconds = time.perf_counter() - t0
     return report, snap
+
+
+def _all_unchanged(store: IndexStore, parsed: dict[str, Filing]) -> bool:
+    """Whether every parsed filing is indexed already with the same content hash."""
+    if not store.exists():
+        return False
+    indexed = store.read_manifest()
+    return indexed is not None and all(
+        indexed.filings.get(fid) == f.content_hash for fid, f in parsed.items()
+    )
 
 
 __all__ = [
