@@ -31,7 +31,7 @@ from irqa.rag.ingest.pipeline import IngestProgress, IngestReport, Source, expan
 from irqa.rag.lexical import words
 from irqa.rag.models import Answer, Filing, FilingSummary, Hit, Passage
 from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever
-from irqa.rag.store import IndexStore, Snapshot
+from irqa.rag.store import Store, StoreView, open_store
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class EngineConfig:
 
     index: Path
     cache_dir: Path
+    store: str | None = None  # store URI (IRQA_STORE); default: the local store in ``index``
     aliases: Path | None = None  # default: <index>/aliases.json
     chunk_tokens: int = 256
     chunk_overlap_tokens: int = 40
@@ -62,7 +63,7 @@ def sample_dir() -> Path:
 class _Live:
     """What readers use, swapped as one object so a request never mixes two generations."""
 
-    snapshot: Snapshot
+    snapshot: StoreView
     retriever: Retriever
     resolver: CompanyResolver
 
@@ -73,7 +74,7 @@ class Engine:
     def __init__(self, config: EngineConfig, embedder: Embedder | Callable[[], Embedder]) -> None:
         """``embedder`` may be a zero-argument factory: the model then loads on first use."""
         self.config = config
-        self.store = IndexStore(config.index)
+        self.store: Store = open_store(config.store or f"local:{config.index}")
         self._embedder: Embedder | None = (
             None if callable(embedder) and not isinstance(embedder, Embedder) else embedder
         )
@@ -101,8 +102,8 @@ class Engine:
         if self._sentence_cache is None:
             self._sentence_cache = self._cache()
 
-    def _install(self, snap: Snapshot) -> None:
-        codes = {f.header.code for f in snap.filings.values() if f.header.code}
+    def _install(self, snap: StoreView) -> None:
+        codes = {s.code for s in snap.summaries() if s.code}
         resolver = CompanyResolver.load(self.config.aliases_path, indexed_codes=codes)
         self._live = _Live(snap, Retriever(snap, self.embedder, self.config.fusion), resolver)
 
@@ -121,7 +122,7 @@ class Engine:
         assert live is not None
         return live
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> StoreView:
         """The live snapshot (filings, passages, vectors, search indexes)."""
         return self.live().snapshot
 
@@ -187,7 +188,7 @@ class Engine:
         return self.snapshot().summaries()
 
     def filing(self, filing_id: str) -> Filing | None:
-        return self.snapshot().filings.get(filing_id)
+        return self.snapshot().filing(filing_id)
 
     def passages_of(self, filing_id: str) -> list[Passage]:
         return self.snapshot().passages_of(filing_id)
@@ -197,14 +198,14 @@ class Engine:
         live = self.live()
         snap, resolver = live.snapshot, live.resolver
         out: dict[str, dict] = {}
-        for f in snap.filings.values():
-            code = f.header.code or f.id
+        for f in snap.summaries():
+            code = f.code or f.id
             entry = out.setdefault(
                 code,
                 {
-                    "code": f.header.code,
+                    "code": f.code,
                     "short_name": f.company,
-                    "company": f.header.company,
+                    "company": f.full_name,
                     "aliases": [],
                     "filings": 0,
                 },
@@ -236,7 +237,7 @@ class Engine:
             if code is None or code not in resolver.indexed:
                 return Resolution(codes=[], unknown=[company])
             return Resolution(codes=[code])
-        return resolver.resolve(question, known_term=live.snapshot.lexical.knows)
+        return resolver.resolve(question, known_term=live.snapshot.knows)
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         """Where ``text`` names companies: (start, end, stock code), from the alias table."""

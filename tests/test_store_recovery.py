@@ -57,7 +57,9 @@ def test_failed_switch_does_not_block_later_writes(small_tmpfs, cache_dir, embed
     engine.ingest_paths([INSTA360])
     live = engine.store.current_generation()
     assert live is not None
-    written = _entries(index / live)  # inodes one generation takes (the next is the same shape)
+    segment = engine.store.read_manifest().segments[0]
+    # inodes one write takes: a segment and a generation (the next write has the same shape)
+    written = _entries(index / live) + _entries(index / segment)
     # room for the whole new generation, none for the CURRENT switch
     limit(_inodes_used(mnt) + written)
     with pytest.raises(StoreError, match="previous index is unchanged") as failure:
@@ -66,7 +68,7 @@ def test_failed_switch_does_not_block_later_writes(small_tmpfs, cache_dir, embed
     assert isinstance(cause, OSError) and "CURRENT.tmp" in str(cause.filename), "the switch must fail"
     assert engine.store.current_generation() == live
     left = sorted(p.name for p in index.iterdir())
-    assert left == sorted(["CURRENT", ".lock", live]), f"a failed write left {left}"
+    assert left == sorted(["CURRENT", ".lock", live, segment]), f"a failed write left {left}"
 
     limit(4096)  # space is back: the very next write works
     report = engine.ingest_paths([ARCSOFT])
@@ -87,6 +89,8 @@ def test_leftovers_of_a_dead_writer_are_cleared_before_a_write(fresh_engine):
     (root / ".gen-000002.tmp99999").mkdir()
     (root / ".gen-000002.tmp99999" / "vectors.npy").write_bytes(b"half")
     (root / "CURRENT.tmp99999").write_text("gen-000002")
+    (root / ".seg-000003.tmp99999").mkdir()
+    (root / "seg-000004").mkdir()  # a segment no generation lists
     (root / "gen-000005").mkdir()
     (root / "gen-000005" / "manifest.json").write_text("{}")
     report = fresh_engine.ingest_paths([ARCSOFT])
@@ -94,4 +98,4 @@ def test_leftovers_of_a_dead_writer_are_cleared_before_a_write(fresh_engine):
     new = fresh_engine.store.current_generation()
     assert new == "gen-000006", "numbers only grow past every folder that was present"
     names = sorted(p.name for p in root.iterdir() if p.name not in ("aliases.json", ".lock"))
-    assert names == sorted(["CURRENT", live, new])
+    assert names == sorted(["CURRENT", live, new, "seg-000001", "seg-000006"])
