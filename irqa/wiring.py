@@ -36,6 +36,7 @@ def answer_params(s: Settings) -> AnswerParams:
 def engine_config(s: Settings) -> EngineConfig:
     return EngineConfig(
         index=s.index,
+        store=s.store,
         cache_dir=s.cache_dir,
         aliases=s.aliases,
         chunk_tokens=s.chunk_tokens,

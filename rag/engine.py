@@ -176,6 +176,14 @@ class Engine:
                 self._install(snap)
         return report
 
+    def compact(self) -> dict:
+        """Merge the store's segments and drop dead rows (``irqa index compact``); returns stats."""
+        with self._write_lock, self.store.lock():
+            view = self.store.compact()
+            if view is not None:
+                self._install(view)
+        return self.snapshot().stats()
+
     def delete(self, filing_id: str) -> bool:
         """Remove a filing and its passages; False when it is not indexed."""
         if filing_id not in self.snapshot().filings:
