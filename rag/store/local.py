@@ -235,7 +235,7 @@ class LocalStore(Store):
         m.deleted = {k: v for k, v in m.deleted.items() if k in m.segments}
         m.passages = sum(rows[s] - len(m.deleted.get(s, ())) for s in m.segments)
         kinds = {Segment(self.root / s).kind for s in m.segments}
-        m.index_kind = "hnsw" if "hnsw" in kinds else "flat"
+        m.index_kind = "ivf" if "ivf" in kinds else "flat"
         m.versions = _versions()
         m.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
