@@ -34,6 +34,10 @@ class Settings(BaseSettings):
 
     # where things live
     index: Path = Field(default_factory=_default_index, description="Index directory.")
+    store: str | None = Field(
+        None,
+        description="Store URI: local:PATH (default: the index directory), later milvus://HOST:PORT, milvus-lite:PATH.",
+    )
     cache_dir: Path = Field(default_factory=_default_cache, description="Vector and model cache.")
     aliases: Path | None = Field(None, description="Company alias file; default <index>/aliases.json.")
 

@@ -31,7 +31,7 @@ from irqa.rag.ingest.pipeline import IngestProgress, IngestReport, Source, expan
 from irqa.rag.lexical import words
 from irqa.rag.models import Answer, Filing, FilingSummary, Hit, Passage
 from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever
-from irqa.rag.store import IndexStore, Snapshot
+from irqa.rag.store import Store, StoreView, open_store
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class EngineConfig:
 
     index: Path
     cache_dir: Path
+    store: str | None = None  # store URI (IRQA_STORE); default: the local store in ``index``
     aliases: Path | None = None  # default: <index>/aliases.json
     chunk_tokens: int = 256
     chunk_overlap_tokens: int = 40
@@ -62,7 +63,7 @@ def sample_dir() -> Path:
 class _Live:
     """What readers use, swapped as one object so a request never mixes two generations."""
 
-    snapshot: Snapshot
+    snapshot: StoreView
     retriever: Retriever
     resolver: CompanyResolver
 
@@ -70,10 +71,17 @@ class _Live:
 class Engine:
     """Thread-safe for readers; writers are serialized (in-process lock + the index file lock)."""
 
-    def __init__(self, config: EngineConfig, embedder: Embedder | Callable[[], Embedder]) -> None:
-        """``embedder`` may be a zero-argument factory: the model then loads on first use."""
+    def __init__(
+        self,
+        config: EngineConfig,
+        embedder: Embedder | Callable[[], Embedder],
+        query_embedder: Embedder | Callable[[], Embedder] | None = None,
+    ) -> None:
+        """``embedder`` (bulk: ingest) and ``query_embedder`` (questions, answer sentences; default:
+        ``embedder``) may be zero-argument factories: each model then loads on first use, so a
+        question never loads the bulk model (torch) when a lighter twin of its family is given."""
         self.config = config
-        self.store = IndexStore(config.index)
+        self.store: Store = open_store(config.store or f"local:{config.index}")
         self._embedder: Embedder | None = (
             None if callable(embedder) and not isinstance(embedder, Embedder) else embedder
         )
@@ -83,6 +91,10 @@ class Engine:
         self._sentence_cache: VectorCache | None = None
         self._load_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
+        self._query: Embedder | None = None
+        self._query_factory = query_embedder
+        if isinstance(query_embedder, Embedder):
+            self._query, self._query_factory = query_embedder, None
 
     # parts ----------------------------------------------------------------------------------
     @property
@@ -94,6 +106,17 @@ class Engine:
                     self._embedder = self._embedder_factory()
         return self._embedder
 
+    @property
+    def query_embedder(self) -> Embedder:
+        """Embeds questions (and answer sentences): the bulk embedder unless a twin was given."""
+        if self._query is None:
+            if self._query_factory is None:
+                return self.embedder
+            with self._embedder_lock:
+                if self._query is None:
+                    self._query = self._query_factory()  # type: ignore[operator]
+        return self._query
+
     def _cache(self) -> VectorCache:
         return VectorCache(self.config.cache_dir / "vectors.sqlite")
 
@@ -101,10 +124,10 @@ class Engine:
         if self._sentence_cache is None:
             self._sentence_cache = self._cache()
 
-    def _install(self, snap: Snapshot) -> None:
-        codes = {f.header.code for f in snap.filings.values() if f.header.code}
+    def _install(self, snap: StoreView) -> None:
+        codes = {s.code for s in snap.summaries() if s.code}
         resolver = CompanyResolver.load(self.config.aliases_path, indexed_codes=codes)
-        self._live = _Live(snap, Retriever(snap, self.embedder, self.config.fusion), resolver)
+        self._live = _Live(snap, Retriever(snap, self.query_embedder, self.config.fusion), resolver)
 
     def live(self) -> _Live:
         """The live state, reloaded when another process committed a newer generation."""
@@ -116,12 +139,13 @@ class Engine:
                 if live is None or (gen is not None and gen != live.snapshot.generation):
                     if gen is None:
                         raise StoreError(f"no index at {self.store.root}; build one with 'irqa ingest PATH'")
-                    self._install(self.store.load(self.embedder.name, self.embedder.family))
+                    q = self.query_embedder
+                    self._install(self.store.load(q.name, q.family))
                     live = self._live
         assert live is not None
         return live
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> StoreView:
         """The live snapshot (filings, passages, vectors, search indexes)."""
         return self.live().snapshot
 
@@ -175,6 +199,14 @@ class Engine:
                 self._install(snap)
         return report
 
+    def compact(self) -> dict:
+        """Merge the store's segments and drop dead rows (``irqa index compact``); returns stats."""
+        with self._write_lock, self.store.lock():
+            view = self.store.compact()
+            if view is not None:
+                self._install(view)
+        return self.snapshot().stats()
+
     def delete(self, filing_id: str) -> bool:
         """Remove a filing and its passages; False when it is not indexed."""
         if filing_id not in self.snapshot().filings:
@@ -187,7 +219,7 @@ class Engine:
         return self.snapshot().summaries()
 
     def filing(self, filing_id: str) -> Filing | None:
-        return self.snapshot().filings.get(filing_id)
+        return self.snapshot().filing(filing_id)
 
     def passages_of(self, filing_id: str) -> list[Passage]:
         return self.snapshot().passages_of(filing_id)
@@ -197,14 +229,14 @@ class Engine:
         live = self.live()
         snap, resolver = live.snapshot, live.resolver
         out: dict[str, dict] = {}
-        for f in snap.filings.values():
-            code = f.header.code or f.id
+        for f in snap.summaries():
+            code = f.code or f.id
             entry = out.setdefault(
                 code,
                 {
-                    "code": f.header.code,
+                    "code": f.code,
                     "short_name": f.company,
-                    "company": f.header.company,
+                    "company": f.full_name,
                     "aliases": [],
                     "filings": 0,
                 },
@@ -236,7 +268,7 @@ class Engine:
             if code is None or code not in resolver.indexed:
                 return Resolution(codes=[], unknown=[company])
             return Resolution(codes=[code])
-        return resolver.resolve(question, known_term=live.snapshot.lexical.knows)
+        return resolver.resolve(question, known_term=live.snapshot.knows)
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         """Where ``text`` names companies: (start, end, stock code), from the alias table."""
@@ -295,7 +327,7 @@ class Engine:
         )
         t1 = time.perf_counter()
         self._install_sentence_cache()
-        answerer = Answerer(self.embedder, self.config.answer, cache=self._sentence_cache)
+        answerer = Answerer(self.query_embedder, self.config.answer, cache=self._sentence_cache)
         names = frozenset(w for code in res.codes for n in live.resolver.names_of(code) for w in words(n))
         answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
         t2 = time.perf_counter()

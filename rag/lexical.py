@@ -17,9 +17,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -150,3 +154,190 @@ class LexicalIndex:
         """Whether every token of ``term`` occurs somewhere in the indexed passages."""
         toks = words(term)  # bigrams are not names: an index built before them still resolves
         return bool(toks) and all(t in self._bm25.vocab_dict for t in toks) if self.size else False
+
+
+#: term frequencies are stored in one byte: a term 255 times in one ~256-token passage is the cap
+TF_MAX = 255
+
+
+class TermMatrix:
+    """Term frequencies of one segment's passages: a CSC matrix (one column of rows per term).
+
+    The same compact layout bm25s saves (``indptr``, row ``indices``, ``data``), but holding raw
+    term frequencies instead of finished BM25 scores: bm25s bakes the corpus' IDF and average
+    length into its matrix, which would make segments written at different times disagree.
+    Here IDF and average length are computed at query time over every live passage of every
+    segment (:func:`bm25_scores`), so the scores equal a bm25s index of the live corpus
+    (``tests/test_store.py`` checks that). The vocabulary is this segment's own, sorted.
+
+    Stored as ``.npy`` files and memory-mapped; the vocabulary is read on first use.
+    """
+
+    FILES = ("indptr.npy", "rows.npy", "tf.npy", "doclen.npy")
+
+    def __init__(
+        self,
+        vocab: list[str] | None,
+        indptr: np.ndarray,
+        rows: np.ndarray,
+        tf: np.ndarray,
+        doclen: np.ndarray,
+        vocab_path: Path | None = None,
+    ) -> None:
+        self._vocab_list = vocab
+        self._vocab_path = vocab_path
+        self._col: dict[str, int] | None = None
+        self.indptr, self.rows, self.tf, self.doclen = indptr, rows, tf, doclen
+
+    @property
+    def size(self) -> int:
+        return len(self.doclen)
+
+    @property
+    def col(self) -> dict[str, int]:
+        if self._col is None:
+            vocab = self._vocab_list
+            if vocab is None:
+                assert self._vocab_path is not None
+                vocab = json.loads(self._vocab_path.read_text(encoding="utf-8"))
+            self._col = {t: i for i, t in enumerate(vocab)}
+        return self._col
+
+    @classmethod
+    def build(cls, corpus_tokens: Sequence[Sequence[str]]) -> TermMatrix:
+        vocab = sorted({t for toks in corpus_tokens for t in toks})
+        col = {t: i for i, t in enumerate(vocab)}
+        n = len(corpus_tokens)
+        doclen = np.fromiter((len(t) for t in corpus_tokens), dtype=np.int32, count=n)
+        term_ids = np.fromiter(
+            (col[t] for toks in corpus_tokens for t in toks), dtype=np.int64, count=int(doclen.sum())
+        )
+        doc_ids = np.repeat(np.arange(n, dtype=np.int64), doclen)
+        keys, counts = np.unique(
+            term_ids * max(n, 1) + doc_ids, return_counts=True
+        )  # sorted by term, then row
+        terms, rows = np.divmod(keys, max(n, 1))
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
+        tf = np.minimum(counts, TF_MAX).astype(np.uint8)
+        return cls(vocab, indptr, rows.astype(np.int32), tf, doclen)
+
+    def to_csr(self):
+        """rows × terms sparse matrix of term frequencies (scipy)."""
+        from scipy import sparse
+
+        csc = sparse.csc_matrix(
+            (np.asarray(self.tf), np.asarray(self.rows), np.asarray(self.indptr)),
+            shape=(self.size, len(self.col)),
+        )
+        return csc.tocsr()
+
+    def select(self, rows: np.ndarray) -> TermMatrix:
+        """The matrix of ``rows`` only, in that order (compaction)."""
+        return TermMatrix.from_csr(self.to_csr()[rows], self.vocab(), np.asarray(self.doclen)[rows])
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[TermMatrix, np.ndarray]]) -> TermMatrix:
+        """Stack the chosen rows of several matrices over the union of their vocabularies."""
+        from scipy import sparse
+
+        vocab = sorted({t for m, _ in parts for t in m.col})
+        col = {t: i for i, t in enumerate(vocab)}
+        blocks, lens = [], []
+        for m, rows in parts:
+            remap = np.fromiter((col[t] for t in m.vocab()), np.int64, len(m.col))
+            coo = m.to_csr()[rows].tocoo()
+            blocks.append(
+                sparse.csr_matrix((coo.data, (coo.row, remap[coo.col])), shape=(len(rows), len(vocab)))
+            )
+            lens.append(np.asarray(m.doclen)[rows])
+        stacked = sparse.vstack(blocks).tocsr() if blocks else sparse.csr_matrix((0, len(vocab)))
+        return cls.from_csr(stacked, vocab, np.concatenate(lens) if lens else np.zeros(0, np.int32))
+
+    @classmethod
+    def from_csr(cls, csr, vocab: list[str], doclen: np.ndarray) -> TermMatrix:
+        csc = csr.tocsc()
+        csc.sort_indices()
+        return cls(
+            vocab,
+            csc.indptr.astype(np.int64),
+            csc.indices.astype(np.int32),
+            np.minimum(csc.data, TF_MAX).astype(np.uint8),
+            np.asarray(doclen, np.int32),
+        )
+
+    def vocab(self) -> list[str]:
+        return sorted(self.col, key=self.col.__getitem__)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        indptr = np.asarray(self.indptr)
+        if indptr[-1] < np.iinfo(np.int32).max:
+            indptr = indptr.astype(np.int32)
+        for name, arr in zip(self.FILES, (indptr, self.rows, self.tf, self.doclen), strict=True):
+            np.save(folder / name, np.ascontiguousarray(arr))
+        (folder / "vocab.json").write_text(json.dumps(self.vocab(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> TermMatrix:
+        arrays = [np.load(folder / name, mmap_mode="r") for name in cls.FILES]
+        return cls(None, *arrays, vocab_path=folder / "vocab.json")
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, term frequencies) of ``term``, or None when no passage has it."""
+        j = self.col.get(term)
+        if j is None:
+            return None
+        a, b = int(self.indptr[j]), int(self.indptr[j + 1])
+        return np.asarray(self.rows[a:b]), np.asarray(self.tf[a:b])
+
+    def knows(self, term: str) -> bool:
+        return term in self.col
+
+
+def bm25_scores(
+    parts: Sequence[tuple[TermMatrix, np.ndarray | None]],
+    query_tokens: Sequence[str],
+    *,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> list[np.ndarray]:
+    """BM25 (bm25s' "lucene" variant) of every row of every part, with corpus statistics over
+    the live rows of all parts; ``parts`` are (matrix, live mask or None). Dead rows score 0.
+
+    A query token counted twice weighs twice, as in bm25s.
+    """
+    out = [np.zeros(m.size, np.float32) for m, _ in parts]
+    n_live = sum(int(live.sum()) if live is not None else m.size for m, live in parts)
+    if not n_live or not query_tokens:
+        return out
+    total_len = sum(
+        float(m.doclen[live].sum()) if live is not None else float(np.sum(m.doclen, dtype=np.int64))
+        for m, live in parts
+    )
+    avgdl = total_len / n_live
+    for term, times in Counter(query_tokens).items():
+        found = []
+        df = 0
+        for i, (m, live) in enumerate(parts):
+            hit = m.postings(term)
+            if hit is None:
+                continue
+            rows, tf = hit
+            if live is not None:
+                keep = live[rows]
+                rows, tf = rows[keep], tf[keep]
+            if len(rows):
+                found.append((i, rows, tf))
+                df += len(rows)
+        if not df:
+            continue
+        idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
+        for i, rows, tf in found:
+            m = parts[i][0]
+            tf = tf.astype(np.float32)
+            dl = np.asarray(m.doclen[rows], dtype=np.float32)
+            out[i] += np.bincount(
+                rows, weights=times * idf * tf / (k1 * ((1 - b) + b * dl / avgdl) + tf), minlength=m.size
+            ).astype(np.float32)
+    return out

@@ -17,28 +17,15 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from irqa.embeddings.base import Embedder
 from irqa.rag.lexical import tokenize
 from irqa.rag.models import Hit
-from irqa.rag.store import Snapshot
+from irqa.rag.store.base import Filters, Mode, StoreView
 
-Mode = Literal["hybrid", "dense", "lexical"]
-
-
-@dataclass
-class Filters:
-    codes: Sequence[str] | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-
-    def active(self) -> bool:
-        return bool(self.codes) or self.date_from is not None or self.date_to is not None
+__all__ = ["Filters", "FusionParams", "Mode", "Retriever", "fuse"]
 
 
 @dataclass
@@ -52,118 +39,106 @@ class FusionParams:
     method: str = "score"  # "score": weighted min-max normalized scores; "rrf": weighted reciprocal rank
 
 
-class Retriever:
-    """Searches one immutable snapshot."""
+def _unit(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, params: FusionParams | None = None) -> None:
+
+def fuse(
+    p: FusionParams,
+    dense_rows: np.ndarray,
+    lex_rows: np.ndarray,
+    cos_of_union: np.ndarray | None,
+    bm25_of_union: np.ndarray | None,
+    union: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fused (rows, scores) best first; ``union`` is ``np.union1d(dense_rows, lex_rows)``.
+
+    Vectorized: no Python loop over candidates. Ties break by row, as before.
+    """
+    if not len(union):
+        return union, np.zeros(0, np.float32)
+    if p.method == "score":
+        assert cos_of_union is not None and bm25_of_union is not None
+        fused = p.dense_weight * _unit(cos_of_union.astype(np.float32)) + p.lexical_weight * _unit(
+            bm25_of_union.astype(np.float32)
+        )
+    else:
+        fused = np.zeros(len(union), np.float64)
+        for w, ranking in ((p.dense_weight, dense_rows), (p.lexical_weight, lex_rows)):
+            pos = np.searchsorted(union, ranking)
+            fused[pos] += w / (p.rrf_k + np.arange(1, len(ranking) + 1))
+    order = np.lexsort((union, -fused))
+    return union[order], fused[order]
+
+
+class Retriever:
+    """Searches one immutable store view (any backend: it uses only the view's primitives)."""
+
+    def __init__(self, snapshot: StoreView, embedder: Embedder, params: FusionParams | None = None) -> None:
         self.snap = snapshot
         self.embedder = embedder
         self.params = params or FusionParams()
-        self._codes = np.array([p.code for p in snapshot.passages], dtype=object)
-        self._dates = np.array(
-            [p.date.toordinal() if p.date else -1 for p in snapshot.passages], dtype=np.int64
-        )
 
     def allowed_rows(self, f: Filters) -> np.ndarray | None:
         """Rows passing the filters, or None when no filter is active."""
-        if not f.active():
-            return None
-        mask = np.ones(len(self.snap.passages), dtype=bool)
-        if f.codes:
-            mask &= np.isin(self._codes, list(f.codes))
-        if f.date_from is not None:
-            mask &= self._dates >= f.date_from.toordinal()
-        if f.date_to is not None:
-            mask &= (self._dates <= f.date_to.toordinal()) & (self._dates >= 0)
-        return np.flatnonzero(mask)
-
-    def dense(self, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        scores, rows = self.snap.vector_index.search(qv, n, allowed_rows=allowed)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-
-    def lexical_scores(self, query: str, allowed: np.ndarray | None) -> np.ndarray:
-        """BM25 score of every row (0 outside ``allowed``)."""
-        scores = self.snap.lexical.scores(tokenize(query))
-        if allowed is not None:
-            masked = np.zeros_like(scores)
-            masked[allowed] = scores[allowed]
-            scores = masked
-        return scores
-
-    def lexical(
-        self, query: str, n: int, allowed: np.ndarray | None, scores: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        if scores is None:
-            scores = self.lexical_scores(query, allowed)
-        if not len(scores):
-            return []
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
-    def _score_fusion(
-        self,
-        qv: np.ndarray,
-        bm25: np.ndarray,
-        dense: list[tuple[int, float]],
-        lex: list[tuple[int, float]],
-    ) -> list[tuple[int, float]]:
-        """Weighted sum of min-max normalized cosine and BM25 over the union of both candidate lists."""
-        rows = np.array(sorted({r for r, _ in dense} | {r for r, _ in lex}), dtype=np.int64)
-        if not len(rows):
-            return []
-        p = self.params
-
-        def unit(x: np.ndarray) -> np.ndarray:
-            lo, hi = float(x.min()), float(x.max())
-            return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
-        cos = self.snap.vectors[rows] @ qv[0]
-        fused = p.dense_weight * unit(cos) + p.lexical_weight * unit(bm25[rows].astype(np.float32))
-        order = np.lexsort((rows, -fused))
-        return [(int(rows[i]), float(fused[i])) for i in order]
+        return self.snap.allowed(f)
 
     def search(
         self, query: str, k: int = 10, *, mode: Mode = "hybrid", filters: Filters | None = None
     ) -> list[Hit]:
         """The top ``k`` passages for ``query``, best first."""
-        if not self.snap.passages:
+        qv = self.embedder.embed_queries([query]) if mode in ("hybrid", "dense") and len(self.snap) else None
+        return self.search_vector(query, qv, k, mode=mode, filters=filters)
+
+    def search_vector(
+        self,
+        query: str,
+        qv: np.ndarray | None,
+        k: int = 10,
+        *,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        """:meth:`search` with the query vector already computed (benchmarks, batch evaluation)."""
+        view = self.snap
+        if not len(view):
             return []
-        allowed = self.allowed_rows(filters or Filters())
+        allowed = view.allowed(filters or Filters())
         p = self.params
         n = max(p.candidates, k)
-        qv = self.embedder.embed_queries([query]) if mode in ("hybrid", "dense") else None
-        dense = self.dense(qv, n, allowed) if qv is not None else []
-        bm25 = self.lexical_scores(query, allowed) if mode in ("hybrid", "lexical") else None
-        lex = self.lexical(query, n, allowed, bm25) if bm25 is not None else []
-        dense_of = dict(dense)
-        lex_of = dict(lex)
+        empty = np.zeros(0, np.int64)
+        dense_rows, dense_scores = view.dense(qv, n, allowed) if mode != "lexical" else (empty, empty)
+        bm25 = view.bm25(tokenize(query), allowed) if mode != "dense" else None
+        lex_rows = empty
+        if bm25 is not None:
+            m = min(n, len(bm25))
+            lex_rows = np.argpartition(-bm25, m - 1)[:m] if m else empty
+            lex_rows = lex_rows[bm25[lex_rows] > 0]
+            lex_rows = lex_rows[np.lexsort((lex_rows, -bm25[lex_rows]))]
         if mode == "dense":
-            ranked = dense
+            rows, scores = dense_rows, dense_scores
         elif mode == "lexical":
-            ranked = lex
-        elif p.method == "score":
-            assert qv is not None and bm25 is not None
-            ranked = self._score_fusion(qv, bm25, dense, lex)
+            rows, scores = lex_rows, bm25[lex_rows]
         else:
-            fused: dict[int, float] = {}
-            for w, ranking in ((p.dense_weight, dense), (p.lexical_weight, lex)):
-                for rank, (row, _) in enumerate(ranking, start=1):
-                    fused[row] = fused.get(row, 0.0) + w / (p.rrf_k + rank)
-            ranked = sorted(fused.items(), key=lambda rs: (-rs[1], rs[0]))
-        top = ranked[:k]
-        if qv is not None:  # exact cosine for every returned hit, even one only BM25 found
-            rows = [row for row, _ in top]
-            cos = self.snap.vectors[rows] @ qv[0] if rows else []
-            dense_of = {row: float(c) for row, c in zip(rows, cos, strict=True)}
+            union = np.union1d(dense_rows, lex_rows)
+            cos = view.cosines(qv, union) if p.method == "score" else None
+            rows, scores = fuse(
+                p, dense_rows, lex_rows, cos, bm25[union] if bm25 is not None else None, union
+            )
+        rows, scores = rows[:k], scores[:k]
+        exact = view.cosines(qv, rows) if qv is not None and len(rows) else None  # cosine for every hit
+        passages = (
+            view.passages_at(rows) if hasattr(view, "passages_at") else [view.passage(int(r)) for r in rows]
+        )
+        lex_set = set(lex_rows.tolist())
         return [
             Hit(
-                passage=self.snap.passages[row],
-                score=score,
-                dense=dense_of.get(row),
-                lexical=lex_of.get(row),
-                rank=i,
+                passage=passage,
+                score=float(score),
+                dense=float(exact[i]) if exact is not None else None,
+                lexical=float(bm25[row]) if bm25 is not None and int(row) in lex_set else None,
+                rank=i + 1,
             )
-            for i, (row, score) in enumerate(top, start=1)
+            for i, (row, score, passage) in enumerate(zip(rows, scores, passages, strict=True))
         ]

@@ -26,7 +26,7 @@ def test_round_trip_reloads_identical_state(sample_engine, embedder):
     assert again.generation == snap.generation
     assert [p.id for p in again.passages] == [p.id for p in snap.passages]
     assert np.array_equal(again.vectors, snap.vectors)
-    assert again.vector_index.size == len(snap.passages) > 50
+    assert len(again) == len(again.passages) == len(snap.passages) > 50
     assert set(again.filings) == {"688088-2024-007", "688775-2025-003", "002415-2023-4-15"}
     manifest = json.loads((sample_engine.store.root / snap.generation / "manifest.json").read_text())
     assert manifest["embedder"] == embedder.name and manifest["dim"] == 384
@@ -74,7 +74,7 @@ def test_delete_removes_passages(fresh_engine):
     snap = fresh_engine.snapshot()
     assert set(snap.filings) == {"688088-2024-007"}
     assert all(p.filing_id == "688088-2024-007" for p in snap.passages)
-    assert snap.vector_index.size == len(snap.passages)
+    assert len(snap.vectors) == len(snap.passages) == len(snap)
     assert not fresh_engine.delete("688775-2025-003")
     assert all(h.passage.code == "688088" for h in fresh_engine.search("全景相机", 10))
 
@@ -95,8 +95,8 @@ def test_vector_cache_survives_and_is_keyed_by_model(tmp_path, embedder):
 
 def test_damaged_generation_is_a_clear_error(fresh_engine):
     fresh_engine.ingest_paths([INSTA360])
-    gen = fresh_engine.store.current_generation()
-    (fresh_engine.store.root / gen / "vectors.npy").write_bytes(b"garbage")
+    seg = fresh_engine.store.read_manifest().segments[0]
+    (fresh_engine.store.root / seg / "dense.faiss").write_bytes(b"garbage")
     with pytest.raises(StoreError, match="rebuild"):
         IndexStore(fresh_engine.config.index).load()
 
@@ -130,3 +130,17 @@ def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder
     report = resumed.ingest_sources([Source.from_path(HIKVISION)])
     assert report.added == ["002415-2023-4-15"]
     assert report.embedded <= report.passages - done_before + 1
+
+
+def test_noop_reingest_loads_no_model(fresh_engine):
+    """Every file unchanged: answered from the manifest's content hashes, no model is loaded."""
+    fresh_engine.ingest_paths([INSTA360, ARCSOFT])
+    gen = fresh_engine.store.current_generation()
+
+    def no_model():
+        raise AssertionError("a no-op re-ingest loaded the embedding model")
+
+    again = Engine(fresh_engine.config, embedder=no_model).ingest_paths([INSTA360, ARCSOFT])
+    assert sorted(again.skipped) == ["688088-2024-007", "688775-2025-003"]
+    assert again.added == again.updated == again.failed == []
+    assert fresh_engine.store.current_generation() == gen

@@ -1,6 +1,6 @@
 """The ``irqa`` command line: one module per command group, mounted on one Typer app.
 
-- ``index``: ``ingest``, ``filings``
+- ``index``: ``ingest``, ``filings``, ``index compact``, ``index stats``
 - ``questions``: ``ask``, ``search``, ``batch``
 - ``serve``: ``serve``
 - ``model``: ``model export``
@@ -26,6 +26,7 @@ for module in (index, questions, serve):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(model.app, name="model")
+app.add_typer(index.index_app, name="index")
 app.add_typer(evaluate.app, name="eval")
 app.command()(evaluate.bench)
 

