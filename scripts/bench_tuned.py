@@ -14,16 +14,19 @@ language. Document vectors go through the vector cache (``$IRQA_CACHE_DIR``), qu
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import json
+import os
 import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from irqa.runtime import prepare_process
+from irqa.settings import Settings
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+prepare_process(Settings().cache_dir, Settings().threads)  # before torch/tiktoken/jieba load
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
@@ -34,8 +37,6 @@ from irqa.eval.questions import SystemOutput, evaluate_questions  # noqa: E402
 from irqa.eval.relevance import load_questions  # noqa: E402
 from irqa.eval.runner import QueryVectorCache, beir_snapshot, run_beir  # noqa: E402
 from irqa.rag.retriever import FusionParams  # noqa: E402
-
-from irqa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ("mrr@10", "recall@1", "recall@5", "recall@10", "recall@100", "ndcg@10")
