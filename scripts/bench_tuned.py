@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--models", default="e5,e5:tuned", help="embedder specs, comma separated")
     ap.add_argument("--weights", default="0.5,0.6,0.7,0.8,0.9", help="dense weights tried on the tune half")
     ap.add_argument("--langchain", default="e5", help="run the LangChain baseline with these models")
+    ap.add_argument("--split-at", type=int, default=500, help="judged queries in the tune half")
     ap.add_argument("--no-sample", action="store_true")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -107,7 +108,7 @@ def main() -> None:
     cache = VectorCache(s.cache_dir / "vectors.sqlite")
     ds = load_beir(args.beir)
     qids = [q for q in ds.queries if q in ds.qrels]
-    halves = {"tune": qids[:500], "confirm": qids[500:]}
+    halves = {"tune": qids[: args.split_at], "confirm": qids[args.split_at :]}
     weights = [float(w) for w in args.weights.split(",")]
     questions = load_questions(args.questions)
     results = {}
