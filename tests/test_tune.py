@@ -260,3 +260,15 @@ def test_eval_beir_skip_scores_only_the_later_queries(tmp_path, env):
     assert sorted(read_run(run)) == ["q1", "q2"]
     result = CliRunner().invoke(eval_app, ["beir", str(d), "--skip", "4"])
     assert result.exit_code == 1 and "leaves no judged queries" in result.output
+
+
+def test_dry_run_shows_the_data_and_writes_nothing(tmp_path, env):
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text('{"question": "产能？", "answer": "满产。"}\n', encoding="utf-8")
+    out = tmp_path / "m"
+    result = CliRunner().invoke(
+        model_app, ["tune", "--out", str(out), "--pairs", str(pairs), "--filings", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 pairs" in result.output and "41 pairs  sample filings Q&A" in result.output
+    assert "42 pairs after removing repeats" in result.output and not out.exists()

@@ -56,7 +56,7 @@ def pack(
     out.print(str(out_file), highlight=False)
 
 
-def _filing_pairs(index: Path, use_samples: bool):
+def _filing_pairs(index: Path):
     """Q&A pairs of the indexed filings; the built-in sample filings when there is no index."""
     from irqa.embeddings.tune import pairs_from_filings
     from irqa.rag.store import IndexStore
@@ -66,8 +66,6 @@ def _filing_pairs(index: Path, use_samples: bool):
         return pairs_from_filings(
             store.load().filings.values(), f"indexed filings ({index})"
         ), "indexed filings"
-    if not use_samples:
-        raise ValueError(f"no index at {index}; build one with 'irqa ingest PATH' or pass --pairs/--beir")
     from irqa.rag.engine import sample_dir
     from irqa.rag.ingest.parse import parse_text
 
@@ -148,6 +146,12 @@ def tune_cmd(
         bool,
         typer.Option("--hard-negatives", help="Mine one negative per pair (ranks 4–8 of the base model)."),
     ] = False,
+    max_query_tokens: Annotated[
+        int, typer.Option("--max-query-tokens", min=8, help="Truncate questions.")
+    ] = 128,
+    max_passage_tokens: Annotated[
+        int, typer.Option("--max-passage-tokens", min=8, help="Truncate answers (training only).")
+    ] = 256,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after N steps.")] = None,
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", min=0.0, help="Stop (and checkpoint) after N minutes.")
@@ -158,6 +162,9 @@ def tune_cmd(
     ] = True,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing model in --out.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the data and the plan; train nothing.")
     ] = False,
 ) -> None:
     """Fine-tune the e5 encoder on (question, answer) pairs: in-batch negatives, prompts kept.
@@ -173,6 +180,7 @@ def tune_cmd(
         CHECKPOINT_DIR,
         TuneConfig,
         dedupe,
+        pairs_digest,
         read_pairs_jsonl,
         total_steps,
         tune,
@@ -188,10 +196,6 @@ def tune_cmd(
         has_checkpoint = (out_dir / CHECKPOINT_DIR / "state.pt").is_file()
         if is_model_folder(out_dir) and not has_checkpoint and not overwrite:
             raise ValueError(f"{out_dir} already holds a model; pass --overwrite to replace it")
-        if overwrite and out_dir.exists() and not (resume and has_checkpoint):
-            import shutil
-
-            shutil.rmtree(out_dir)
 
         sources: dict[str, int] = {}
         pairs = []
@@ -204,7 +208,7 @@ def tune_cmd(
             sources[name] = len(got)
             pairs += got
         if filings or (filings is None and not pairs):
-            got, name = _filing_pairs(s.index, use_samples=filings is None)
+            got, name = _filing_pairs(s.index)
             sources[name] = len(got)
             pairs += got
         pairs = dedupe(pairs)
@@ -218,6 +222,8 @@ def tune_cmd(
             temperature=temperature,
             freeze_embeddings=freeze_embeddings,
             train_layers=train_layers,
+            query_max_tokens=max_query_tokens,
+            passage_max_tokens=max_passage_tokens,
             hard_negatives=hard_negatives,
             max_steps=max_steps,
             max_minutes=max_minutes,
@@ -231,6 +237,17 @@ def tune_cmd(
         for name, n in sources.items():
             err.print(f"  {n:>6} pairs  {name}", highlight=False)
         steps = total_steps(len(pairs), cfg)
+        err.print(
+            f"  {len(pairs):>6} pairs after removing repeats (sha {pairs_digest(pairs)}): "
+            f"{steps} steps of {cfg.batch_size}",
+            highlight=False,
+        )
+        if dry_run:
+            return
+        if overwrite and out_dir.exists() and not (resume and has_checkpoint):
+            import shutil
+
+            shutil.rmtree(out_dir)
         with _loss_bar() as bar:
             task = bar.add_task("Tuning", total=steps, loss=float("nan"))
             result = tune(
