@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from irqa.runtime import prepare_process
@@ -101,12 +102,23 @@ def main() -> None:
     ap.add_argument("--weights", default="0.5,0.6,0.7,0.8,0.9", help="dense weights tried on the tune half")
     ap.add_argument("--langchain", default="e5", help="run the LangChain baseline with these models")
     ap.add_argument("--split-at", type=int, default=500, help="judged queries in the tune half")
+    ap.add_argument(
+        "--corpus-limit",
+        type=int,
+        default=0,
+        help="keep only the judged answers + the first N others (cheap A/B of two close models)",
+    )
     ap.add_argument("--no-sample", action="store_true")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     s = Settings()
     cache = VectorCache(s.cache_dir / "vectors.sqlite")
     ds = load_beir(args.beir)
+    if args.corpus_limit:
+        judged = {d for docs in ds.qrels.values() for d in docs}
+        others = [d for d in ds.corpus if d not in judged][: args.corpus_limit]
+        keep = judged | set(others)
+        ds = replace(ds, corpus={d: v for d, v in ds.corpus.items() if d in keep})
     qids = [q for q in ds.queries if q in ds.qrels]
     halves = {"tune": qids[: args.split_at], "confirm": qids[args.split_at :]}
     weights = [float(w) for w in args.weights.split(",")]
