@@ -5,6 +5,11 @@ tables are emitted one cell per line and one blank line per row, in document ord
 paragraphs around them; the header parser then finds every label at a line start, as in the
 text exports. Library errors on bad input become a one-line ``FilingError``.
 
+Files are hostile until read: a DOCX is a zip, so its members' declared sizes, their
+compression ratios and the bytes actually inflated are all checked against ``IngestLimits``
+before python-docx sees them, and media parts (images, embedded objects) are never inflated at
+all. PDFs are capped in pages (before reading any), characters and seconds.
+
     >>> extract_text("证券代码：688088".encode("utf-8"), "a.txt")
     '证券代码：688088'
 """
@@ -14,12 +19,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from irqa.rag.errors import FilingError
 from irqa.rag.ingest.decode import decode_bytes
+from irqa.rag.ingest.limits import IngestLimits
 
 __all__ = ["SUFFIXES", "basename", "extract_text", "format_of"]
 
@@ -42,17 +49,29 @@ _SYMBOLS = {
 }
 
 
-def extract_text(data: bytes, filename: str) -> str:
+def extract_text(data: bytes, filename: str, limits: IngestLimits | None = None) -> str:
     """Return the raw text of ``data``; ``filename`` picks the format and names the file in errors."""
+    limits = limits or IngestLimits()
     name = basename(filename)
     suffix = format_of(name)
     if not data:
         raise FilingError(f"empty file: {name}")
     if suffix == ".txt":
-        return decode_bytes(data, name)
-    if suffix == ".pdf":
-        return _read_pdf(data, name)
-    return _read_docx(data, name)
+        text = decode_bytes(data, name)
+    elif suffix == ".pdf":
+        text = _read_pdf(data, name, limits)
+    else:
+        text = _read_docx(data, name, limits)
+    _check_chars(len(text), name, limits)
+    return text
+
+
+def _check_chars(n: int, name: str, limits: IngestLimits) -> None:
+    if n > limits.max_chars:
+        raise FilingError(
+            f"{name} has more than {limits.max_chars:,} characters of text: too large for one "
+            "investor-relations record (split it, or raise IRQA_MAX_FILING_CHARS)"
+        )
 
 
 def basename(filename: str) -> str:
@@ -69,18 +88,31 @@ def format_of(filename: str) -> str:
     return suffix
 
 
-def _read_pdf(data: bytes, name: str) -> str:
+def _read_pdf(data: bytes, name: str, limits: IngestLimits) -> str:
     from pypdf import PdfReader
 
     unreadable = FilingError(f"{name} is not a readable PDF (corrupt or encrypted)")
     if b"%PDF" not in data[:1024]:
         raise unreadable
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed input is reported, not logged
+    t0 = time.monotonic()
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise unreadable
-        pages = [page.extract_text() or "" for page in reader.pages]
+        _check_pages(_declared_pages(reader), name, limits)  # before walking the page tree
+        _check_pages(len(reader.pages), name, limits)  # the tree may hold more than it declares
+        pages: list[str] = []
+        chars = 0
+        for page in reader.pages:
+            if time.monotonic() - t0 > limits.max_pdf_seconds:
+                raise FilingError(
+                    f"{name}: reading the PDF took over {limits.max_pdf_seconds:g} s "
+                    f"(stopped at page {len(pages) + 1}); raise IRQA_MAX_PDF_SECONDS to allow it"
+                )
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1])
+            _check_chars(chars, name, limits)
     except FilingError:
         raise
     except Exception as e:  # pypdf raises many types on broken files; all mean "unreadable"
@@ -91,17 +123,105 @@ def _read_pdf(data: bytes, name: str) -> str:
     return text
 
 
-def _read_docx(data: bytes, name: str) -> str:
+def _declared_pages(reader) -> int:
+    """The page count the document claims (``/Root /Pages /Count``); 0 when it claims none."""
+    try:
+        count = reader.trailer["/Root"]["/Pages"].get("/Count", 0)
+        return int(count) if isinstance(count, int) else 0
+    except Exception:  # a broken trailer is found by the real read that follows
+        return 0
+
+
+def _check_pages(n: int, name: str, limits: IngestLimits) -> None:
+    if n > limits.max_pdf_pages:
+        raise FilingError(
+            f"{name} has {n:,} pages, more than the limit of {limits.max_pdf_pages:,} for one "
+            "investor-relations record (raise IRQA_MAX_PDF_PAGES to allow it)"
+        )
+
+
+def _read_docx(data: bytes, name: str, limits: IngestLimits) -> str:
     import docx
 
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise FilingError(f"{name} is not a readable DOCX (corrupt or truncated)")
+    safe = _defused_docx(data, name, limits)  # FilingError for bombs, before python-docx runs
     try:
-        document = docx.Document(io.BytesIO(data))
+        document = docx.Document(io.BytesIO(safe))
         body = "\n".join(_docx_blocks(document.element.body))
         return _with_page_header(document, body)
     except Exception as e:  # zipfile, lxml and python-docx all raise their own types
         raise FilingError(f"{name} is not a readable DOCX (corrupt or truncated)") from e
+
+
+_XML_PART = re.compile(r"\.(?:xml|rels)$", re.IGNORECASE)
+_RATIO_FLOOR = 1024 * 1024  # small members may compress as well as they like
+
+
+def _defused_docx(data: bytes, name: str, limits: IngestLimits) -> bytes:
+    """The DOCX re-packed with only its XML parts inflated, each within the limits.
+
+    python-docx reads every member of the zip into memory, images included; here media and
+    other binary parts become empty members (their relationships stay valid, their bytes are
+    never inflated) and the XML parts are read in chunks, counting what actually comes out,
+    so a member that lies about its size cannot get past the cap either.
+    """
+
+    def bomb(why: str) -> FilingError:
+        return FilingError(
+            f"{name} is not a plausible DOCX ({why}): refused as a possible decompression bomb"
+        )
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zin:
+            infos = zin.infolist()
+            if len(infos) > limits.max_docx_members:
+                raise bomb(f"{len(infos):,} zip members, limit {limits.max_docx_members:,}")
+            xml = [i for i in infos if _XML_PART.search(i.filename) and not i.is_dir()]
+            declared = sum(i.file_size for i in xml)
+            if declared > limits.max_docx_xml_bytes:
+                raise bomb(
+                    f"its XML parts declare {declared:,} bytes uncompressed, "
+                    f"limit {limits.max_docx_xml_bytes:,}"
+                )
+            for i in xml:
+                if i.file_size > _RATIO_FLOOR and i.file_size > limits.max_zip_ratio * max(
+                    i.compress_size, 1
+                ):
+                    raise bomb(
+                        f"{i.filename} inflates {i.file_size // max(i.compress_size, 1):,}× "
+                        f"(limit {limits.max_zip_ratio}×)"
+                    )
+            out = io.BytesIO()
+            budget = limits.max_docx_xml_bytes
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+                for i in infos:
+                    if i.is_dir():
+                        continue
+                    if not _XML_PART.search(i.filename):
+                        zout.writestr(i.filename, b"")  # media: keep the name, drop the bytes
+                        continue
+                    part = _read_capped(zin, i, budget)
+                    if part is None:
+                        raise bomb(f"its XML parts inflate past {limits.max_docx_xml_bytes:,} bytes")
+                    budget -= len(part)
+                    zout.writestr(i.filename, part)
+            return out.getvalue()
+    except FilingError:
+        raise
+    except Exception as e:  # bad CRC, truncated member, unsupported compression …
+        raise FilingError(f"{name} is not a readable DOCX (corrupt or truncated)") from e
+
+
+def _read_capped(zin: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes | None:
+    """The member's bytes, or None as soon as more than ``cap`` bytes came out."""
+    buf = bytearray()
+    with zin.open(info) as fh:
+        while chunk := fh.read(1024 * 1024):
+            buf += chunk
+            if len(buf) > cap:
+                return None
+    return bytes(buf)
 
 
 def _with_page_header(document, body: str) -> str:
