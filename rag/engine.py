@@ -70,8 +70,8 @@ def storage_error(e: OSError, root: Path) -> StoreError:
     where = e.filename or root
     if e.errno in _FULL:
         return StorageFull(
-            f"no space left on the device holding {where} ({e.strerror}): free space or inodes "
-            f"there and retry; the index at {root} is unchanged"
+            f"out of space writing {where} ({e.strerror}): free disk space or inodes there "
+            f"and retry; the index at {root} is unchanged"
         )
     return StorageFailed(
         f"could not write {where} ({e.strerror or e}): check that the folder exists and is writable, "
