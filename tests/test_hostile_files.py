@@ -188,13 +188,14 @@ def test_docx_with_too_many_members_is_refused() -> None:
 # ---------------------------------------------------------------- PDF
 
 
-def pdf_with_pages(kids: int, count: int) -> bytes:
-    """A PDF whose page tree lists one page object ``kids`` times and claims ``count`` pages."""
+def pdf_with_pages(kids: int, count: int, contents: bytes | None = None) -> bytes:
+    """A PDF whose page tree lists one page object ``kids`` times and claims ``count`` pages;
+    ``contents`` replaces the page's content stream object."""
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + b"3 0 R " * kids + b"] /Count %d >>" % count,
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 20 100 Td (Hello page) Tj ET\nendstream",
+        contents or b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 20 100 Td (Hello page) Tj ET\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out = io.BytesIO()
@@ -217,6 +218,18 @@ def test_pdf_with_100000_pages_is_refused_at_once() -> None:
     with pytest.raises(FilingError, match="100,000 pages"):
         extract_text(data, "huge.pdf")
     assert time.monotonic() - t0 < 60  # used to be still parsing after 4 minutes
+
+
+def test_pdf_whose_content_stream_inflates_to_1_1_gb_is_refused() -> None:
+    raw, _, _ = deflate_repeated(b"BT /F1 12 Tf 20 100 Td (x) Tj ET\n" * (MIB // 34), GIB_1_1)
+    stream = b"\x78\xda" + raw + b"\x00\x00\x00\x00"  # zlib header; the checksum is never reached
+    obj = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"
+    data = pdf_with_pages(1, 1, obj)
+    assert len(data) < 4 * MIB
+    result, peak = peak_mib(lambda: extract_text(data, "bomb.pdf"))
+    assert isinstance(result, FilingError), result
+    assert "decompression bomb" in str(result) and "bomb.pdf" in str(result)
+    assert peak < 256, f"reading the PDF bomb allocated {peak:.0f} MiB"  # pypdf stops at 75 MB
 
 
 def test_pdf_that_understates_its_page_count_is_still_capped() -> None:

@@ -90,6 +90,7 @@ def format_of(filename: str) -> str:
 
 def _read_pdf(data: bytes, name: str, limits: IngestLimits) -> str:
     from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
 
     unreadable = FilingError(f"{name} is not a readable PDF (corrupt or encrypted)")
     if b"%PDF" not in data[:1024]:
@@ -115,6 +116,11 @@ def _read_pdf(data: bytes, name: str, limits: IngestLimits) -> str:
             _check_chars(chars, name, limits)
     except FilingError:
         raise
+    except LimitReachedError as e:  # pypdf's own caps, e.g. a stream inflating past 75 MB
+        raise FilingError(
+            f"{name} is not a plausible PDF (a compressed stream inflates past pypdf's limit): "
+            "refused as a possible decompression bomb"
+        ) from e
     except Exception as e:  # pypdf raises many types on broken files; all mean "unreadable"
         raise unreadable from e
     text = "\n".join(pages)
