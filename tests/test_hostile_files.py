@@ -229,7 +229,20 @@ def test_pdf_whose_content_stream_inflates_to_1_1_gb_is_refused() -> None:
     result, peak = peak_mib(lambda: extract_text(data, "bomb.pdf"))
     assert isinstance(result, FilingError), result
     assert "decompression bomb" in str(result) and "bomb.pdf" in str(result)
-    assert peak < 256, f"reading the PDF bomb allocated {peak:.0f} MiB"  # pypdf stops at 75 MB
+    assert peak < 50, f"reading the PDF bomb allocated {peak:.0f} MiB here"  # the child holds the rest
+
+
+def test_a_single_slow_page_is_stopped_at_the_time_limit() -> None:
+    """One page whose content stream inflates to 4 MiB of text operators kept pypdf inside a
+    single ``extract_text`` call for ~25 s here: checking the clock between pages never fired."""
+    raw, _, _ = deflate_repeated(b"BT /F1 12 Tf 20 100 Td (x) Tj ET\n" * (MIB // 34), 4)
+    stream = b"\x78\xda" + raw + b"\x00\x00\x00\x00"
+    obj = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"
+    data = pdf_with_pages(1, 1, obj)
+    t0 = time.monotonic()
+    with pytest.raises(FilingError, match="took over 2 s and was stopped"):
+        extract_text(data, "slow.pdf", IngestLimits(max_pdf_seconds=2))
+    assert time.monotonic() - t0 < 10
 
 
 def test_pdf_that_understates_its_page_count_is_still_capped() -> None:

@@ -8,7 +8,8 @@ text exports. Library errors on bad input become a one-line ``FilingError``.
 Files are hostile until read: a DOCX is a zip, so its members' declared sizes, their
 compression ratios and the bytes actually inflated are all checked against ``IngestLimits``
 before python-docx sees them, and media parts (images, embedded objects) are never inflated at
-all. PDFs are capped in pages (before reading any), characters and seconds.
+all. PDFs are read in a child process (``pdf_child``) with a memory cap that is killed at the
+time limit, and capped in pages (before reading any) and characters.
 
     >>> extract_text("证券代码：688088".encode("utf-8"), "a.txt")
     '证券代码：688088'
@@ -17,12 +18,13 @@ all. PDFs are capped in pages (before reading any), characters and seconds.
 from __future__ import annotations
 
 import io
-import logging
+import json
 import re
-import time
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from irqa.rag.errors import FilingError
 from irqa.rag.ingest.decode import decode_bytes
@@ -32,6 +34,7 @@ __all__ = ["SUFFIXES", "basename", "extract_text", "format_of"]
 
 SUFFIXES = (".txt", ".pdf", ".docx")
 
+_PDF_CHILD = Path(__file__).with_name("pdf_child.py")
 _CODE_LABEL = re.compile(r"(?:证券|股票)代码")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
@@ -89,53 +92,53 @@ def format_of(filename: str) -> str:
 
 
 def _read_pdf(data: bytes, name: str, limits: IngestLimits) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import LimitReachedError
-
+    """The PDF's text, read by ``pdf_child`` in a process that is killed at the time limit."""
     unreadable = FilingError(f"{name} is not a readable PDF (corrupt or encrypted)")
     if b"%PDF" not in data[:1024]:
         raise unreadable
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed input is reported, not logged
-    t0 = time.monotonic()
+    args = {
+        "max_pages": limits.max_pdf_pages,
+        "max_chars": limits.max_chars,
+        "max_bytes": limits.max_pdf_memory_bytes,
+    }
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise unreadable
-        _check_pages(_declared_pages(reader), name, limits)  # before walking the page tree
-        _check_pages(len(reader.pages), name, limits)  # the tree may hold more than it declares
-        pages: list[str] = []
-        chars = 0
-        for page in reader.pages:
-            if time.monotonic() - t0 > limits.max_pdf_seconds:
-                raise FilingError(
-                    f"{name}: reading the PDF took over {limits.max_pdf_seconds:g} s "
-                    f"(stopped at page {len(pages) + 1}); raise IRQA_MAX_PDF_SECONDS to allow it"
-                )
-            pages.append(page.extract_text() or "")
-            chars += len(pages[-1])
-            _check_chars(chars, name, limits)
-    except FilingError:
-        raise
-    except LimitReachedError as e:  # pypdf's own caps, e.g. a stream inflating past 75 MB
+        done = subprocess.run(
+            [sys.executable, "-I", str(_PDF_CHILD), json.dumps(args)],
+            input=data,
+            capture_output=True,
+            timeout=limits.max_pdf_seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise FilingError(
+            f"{name}: reading the PDF took over {limits.max_pdf_seconds:g} s and was stopped "
+            "(raise IRQA_MAX_PDF_SECONDS to allow it)"
+        ) from None
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:  # killed (out of memory), crashed: no answer
+        answer = {"error": "memory" if done.returncode < 0 else "unreadable"}
+    error = answer.get("error")
+    if error == "pages":
+        _check_pages(int(answer["n"]), name, limits)
+    if error == "chars":
+        _check_chars(limits.max_chars + 1, name, limits)
+    if error == "bomb":
         raise FilingError(
             f"{name} is not a plausible PDF (a compressed stream inflates past pypdf's limit): "
             "refused as a possible decompression bomb"
-        ) from e
-    except Exception as e:  # pypdf raises many types on broken files; all mean "unreadable"
-        raise unreadable from e
-    text = "\n".join(pages)
+        )
+    if error == "memory":
+        raise FilingError(
+            f"{name}: reading the PDF needed more than {limits.max_pdf_memory_bytes:,} bytes of memory "
+            "and was stopped (a possible decompression bomb)"
+        )
+    if error or not isinstance(answer.get("pages"), list):
+        raise unreadable
+    text = "\n".join(answer["pages"])
     if not text.strip():
         raise FilingError(f"{name} has no extractable text (a scanned PDF needs OCR first)")
     return text
-
-
-def _declared_pages(reader) -> int:
-    """The page count the document claims (``/Root /Pages /Count``); 0 when it claims none."""
-    try:
-        count = reader.trailer["/Root"]["/Pages"].get("/Count", 0)
-        return int(count) if isinstance(count, int) else 0
-    except Exception:  # a broken trailer is found by the real read that follows
-        return 0
 
 
 def _check_pages(n: int, name: str, limits: IngestLimits) -> None:

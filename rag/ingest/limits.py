@@ -23,8 +23,10 @@ class IngestLimits:
     max_chars: int = 2_000_000
     #: PDF pages per file; the page count is checked before any page is read
     max_pdf_pages: int = 1000
-    #: wall-clock seconds spent extracting one PDF (checked between pages)
+    #: wall-clock seconds spent extracting one PDF (the child process reading it is killed)
     max_pdf_seconds: float = 60.0
+    #: address space of that child process
+    max_pdf_memory_bytes: int = 2 * 1024 * 1024 * 1024
     #: uncompressed bytes of a DOCX's XML parts, all together (media parts are never inflated)
     max_docx_xml_bytes: int = 64 * 1024 * 1024
     #: members in a DOCX zip
