@@ -1,4 +1,5 @@
-"""What routes depend on: the warm-up state, the engine once ready, the API key for writes.
+"""What routes depend on: the warm-up state, the engine once ready, the API key for writes,
+the write queue.
 
 Everything lives on ``app.state`` (set by ``create_app``): no module-level state, so several
 apps can run in one process.
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from irqa.api.config import ApiConfig
 from irqa.api.errors import ApiError
+from irqa.api.jobs import WriteQueue
 from irqa.rag.engine import Engine
 
 
@@ -74,7 +76,9 @@ def writer(request: Request) -> Engine:
     if key:
         auth = request.headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
-        if not given or not hmac.compare_digest(given.encode(), key.encode()):
+        # Header values arrive as bytes that Starlette decodes as latin-1; a UTF-8 key ("密钥")
+        # is compared as the UTF-8 bytes the client sent.
+        if not given or not hmac.compare_digest(given.encode("latin-1"), key.encode("utf-8")):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -89,6 +93,11 @@ def check_dates(date_from: dt.date | None, date_to: dt.date | None) -> None:
         raise ApiError(422, "invalid_request", f"date_from {date_from} is after date_to {date_to}")
 
 
+def writes(request: Request) -> WriteQueue:
+    return request.app.state.writes
+
+
 Ready = Annotated[Engine, Depends(ready)]
+Writes = Annotated[WriteQueue, Depends(writes)]
 Writer = Annotated[Engine, Depends(writer)]
 Config = Annotated[ApiConfig, Depends(config)]

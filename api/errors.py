@@ -31,8 +31,11 @@ STATUS_OF_CODE = {
     "empty_question": 422,
     "question_too_long": 413,
     "invalid_filing": 422,
+    "not_a_filing": 422,
     "index_unavailable": 503,
     "model_mismatch": 503,
+    "storage_full": 507,
+    "storage_error": 500,
 }
 
 
@@ -87,6 +90,14 @@ def install(app: FastAPI) -> None:
         malformed = any(x.get("type") == "json_invalid" for x in errors)
         code, status = ("malformed_json", 400) if malformed else ("invalid_request", 422)
         return JSONResponse(error_body(code, _describe(errors)), status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, e: Exception) -> JSONResponse:
+        # Starlette still logs the traceback and closes the connection; the client gets JSON.
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return JSONResponse(
+            error_body("internal_error", f"unexpected server error: {first}"), status_code=500
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:

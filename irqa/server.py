@@ -26,12 +26,13 @@ def run(settings: Settings, host: str, port: int) -> None:
     from irqa.api.app import create_app
     from irqa.wiring import api_config, build_engine
 
+    config = api_config(settings)  # refuses an empty IRQA_API_KEY before any slow start-up work
     engine = build_engine(settings)
     if not engine.store.exists():
         print(f"No index at {engine.store.root}: building it from the sample filings…", file=sys.stderr)
     engine.ensure_index(progress=_progress)
     engine.snapshot()
-    app = create_app(engine, api_config(settings))
+    app = create_app(engine, config)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
     print(f"irqa is serving http://{shown}:{port}/ (API docs at /docs); Ctrl+C stops it", flush=True)

@@ -67,12 +67,31 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(3, ge=1, le=10)
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
-    # limits
+    # limits (README "Security and limits"; each one stopped a real attack or accident)
     max_question_chars: int = Field(2000, ge=1)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_filing_chars: int = Field(2_000_000, ge=1000, description="Characters of text per file.")
+    max_pdf_pages: int = Field(1000, ge=1, description="Pages per PDF (checked before reading any).")
+    max_pdf_seconds: float = Field(60.0, gt=0, description="Seconds spent reading one PDF.")
+    max_docx_xml_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Uncompressed XML of one DOCX (media is never inflated).",
+    )
+    max_passages_per_filing: int = Field(2000, ge=1, description="Passages one filing may become.")
+    max_passages_per_upload: int = Field(
+        5000, ge=1, description="New passages one HTTP upload may add (the CLI has no such cap)."
+    )
+    ingest_queue: int = Field(4, ge=1, description="HTTP writes waiting or running; more get 503 busy.")
+    ingest_wait_seconds: float = Field(
+        30.0, ge=0, description="How long an upload request waits for its ingest before answering 202."
+    )
 
     # service
-    api_key: str | None = Field(None, description="When set, write endpoints require it.")
+    api_key: str | None = Field(
+        None,
+        description="When set, write endpoints require it. Set but empty: 'irqa serve' refuses to start.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Browser origins allowed to call the API, e.g. ["http://localhost:3000"] or ["*"].',

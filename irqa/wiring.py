@@ -14,6 +14,8 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.factory import load_embedder, query_spec
 from irqa.rag.answer import AnswerParams
 from irqa.rag.engine import Engine, EngineConfig
+from irqa.rag.errors import IrqaError
+from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.retriever import FusionParams
 from irqa.settings import Settings
 
@@ -33,6 +35,16 @@ def answer_params(s: Settings) -> AnswerParams:
     return AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
 
 
+def ingest_limits(s: Settings) -> IngestLimits:
+    return IngestLimits(
+        max_chars=s.max_filing_chars,
+        max_pdf_pages=s.max_pdf_pages,
+        max_pdf_seconds=s.max_pdf_seconds,
+        max_docx_xml_bytes=s.max_docx_xml_bytes,
+        max_passages_per_filing=s.max_passages_per_filing,
+    )
+
+
 def engine_config(s: Settings) -> EngineConfig:
     return EngineConfig(
         index=s.index,
@@ -45,6 +57,7 @@ def engine_config(s: Settings) -> EngineConfig:
         max_question_chars=s.max_question_chars,
         fusion=fusion_params(s),
         answer=answer_params(s),
+        limits=ingest_limits(s),
     )
 
 
@@ -79,10 +92,32 @@ def build_engine(s: Settings, embedder: Embedder | None = None) -> Engine:
     return Engine(engine_config(s), embedder_factory(s), query_embedder_factory(s))
 
 
+class ConfigError(IrqaError):
+    """A setting that would silently weaken the server; ``irqa serve`` refuses to start."""
+
+    code = "config_error"
+
+
 def api_config(s: Settings) -> ApiConfig:
+    """The HTTP layer's config; ``ConfigError`` for an API key that is set but empty.
+
+    ``IRQA_API_KEY=`` (e.g. ``${KEY}`` of an unset variable in a compose file) means the operator
+    wanted a key and did not get one: starting without auth would be a silent downgrade.
+    """
+    key = s.api_key
+    if key is not None and not key.strip():
+        raise ConfigError(
+            "IRQA_API_KEY is set but empty: set it to a secret, or unset it to serve without a key "
+            "(then only pages on this server's own origin can change filings)"
+        )
+    if key is not None and key != key.strip():
+        raise ConfigError("IRQA_API_KEY starts or ends with whitespace, which clients cannot send: remove it")
     return ApiConfig(
-        api_key=s.api_key,
+        api_key=key,
         cors_origins=tuple(s.cors_origins),
         max_upload_bytes=s.max_upload_bytes,
         max_question_chars=s.max_question_chars,
+        max_passages_per_upload=s.max_passages_per_upload,
+        ingest_queue=s.ingest_queue,
+        ingest_wait_seconds=s.ingest_wait_seconds,
     )

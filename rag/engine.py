@@ -13,7 +13,11 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import errno
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +29,9 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache
 from irqa.rag.answer import Answerer, AnswerParams
 from irqa.rag.companies import CompanyResolver, Resolution
-from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError
+from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StorageFailed, StorageFull, StoreError
 from irqa.rag.glossary import expand_query
+from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.pipeline import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
 from irqa.rag.lexical import words
 from irqa.rag.models import Answer, Filing, FilingSummary, Hit, Passage
@@ -48,10 +53,46 @@ class EngineConfig:
     max_question_chars: int = 2000
     fusion: FusionParams = field(default_factory=FusionParams)
     answer: AnswerParams = field(default_factory=AnswerParams)
+    limits: IngestLimits = field(default_factory=IngestLimits)
 
     @property
     def aliases_path(self) -> Path:
         return self.aliases or self.index / "aliases.json"
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_LOW_SPACE = 64 * 1024 * 1024  # bytes free under which an errno-less write failure means "full"
+
+
+def storage_error(e: OSError, root: Path) -> StoreError:
+    """An OS error while writing, as a ``StoreError`` that names the path and what to do.
+
+    The store writes a complete new generation before switching to it, so a failed write
+    leaves the index as it was; the message says so. numpy reports a short write without an
+    errno, so a failure without one on a device that is (nearly) out of space or inodes counts
+    as full too.
+    """
+    where = e.filename or root
+    if e.errno in _FULL or (e.errno is None and _low_on_space(root)):
+        return StorageFull(
+            f"out of space writing {where} ({e.strerror or e}): free disk space or inodes there "
+            f"and retry; the index at {root} is unchanged"
+        )
+    return StorageFailed(
+        f"could not write {where} ({e.strerror or e}): check that the folder exists and is writable, "
+        f"then retry; the index at {root} is unchanged"
+    )
+
+
+def _low_on_space(root: Path) -> bool:
+    path = root
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _LOW_SPACE or (st.f_files > 0 and st.f_favail == 0)
 
 
 def sample_dir() -> Path:
@@ -160,7 +201,12 @@ class Engine:
         return self.ingest_paths([sample_dir()], progress=progress)
 
     def ingest_paths(
-        self, paths: list[Path], *, rebuild: bool = False, progress: IngestProgress | None = None
+        self,
+        paths: list[Path],
+        *,
+        rebuild: bool = False,
+        progress: IngestProgress | None = None,
+        allow_unstructured: bool = False,
     ) -> IngestReport:
         files_, missing = expand_paths(paths)
         sources, failed = [], list(missing)
@@ -169,7 +215,9 @@ class Engine:
                 sources.append(Source.from_path(f))
             except OSError as e:
                 failed.append((str(f), f"cannot read {f}: {e.strerror or e}"))
-        report = self.ingest_sources(sources, rebuild=rebuild, progress=progress)
+        report = self.ingest_sources(
+            sources, rebuild=rebuild, progress=progress, allow_unstructured=allow_unstructured
+        )
         report.failed = failed + report.failed
         return report
 
@@ -180,21 +228,39 @@ class Engine:
         rebuild: bool = False,
         delete_ids: list[str] | None = None,
         progress: IngestProgress | None = None,
+        allow_unstructured: bool = False,
+        max_passages: int | None = None,
     ) -> IngestReport:
+        """Ingest ``sources``; ``max_passages`` caps the new passages of this call (the API's per
+        upload cap), ``allow_unstructured`` accepts text that is not a 投资者关系活动记录表."""
         s = self.config
+        limits = s.limits
+        if allow_unstructured:
+            limits = dataclasses.replace(limits, require_structure=False)
+        if max_passages is not None:
+            limits = dataclasses.replace(limits, max_passages_per_ingest=max_passages)
         with self._write_lock:
-            report, snap = ingest_sources(
-                self.store,
-                lambda: self.embedder,
-                self._cache(),
-                sources,
-                chunk_tokens=s.chunk_tokens,
-                overlap_tokens=s.chunk_overlap_tokens,
-                aliases_path=s.aliases_path,
-                rebuild=rebuild,
-                delete_ids=delete_ids or [],
-                progress=progress,
-            )
+            try:
+                report, snap = ingest_sources(
+                    self.store,
+                    lambda: self.embedder,
+                    self._cache(),
+                    sources,
+                    chunk_tokens=s.chunk_tokens,
+                    overlap_tokens=s.chunk_overlap_tokens,
+                    aliases_path=s.aliases_path,
+                    rebuild=rebuild,
+                    delete_ids=delete_ids or [],
+                    progress=progress,
+                    limits=limits,
+                )
+            except OSError as e:
+                raise storage_error(e, self.store.root) from e
+            except sqlite3.Error as e:  # the vector cache
+                if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                    raise
+                full = OSError(errno.ENOSPC, "database or disk is full", str(self.config.cache_dir))
+                raise storage_error(full, self.store.root) from e
             if snap is not None:
                 self._install(snap)
         return report

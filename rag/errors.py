@@ -19,10 +19,28 @@ class FilingError(IrqaError, ValueError):
     code = "invalid_filing"
 
 
+class NotARecord(FilingError):
+    """Readable text, but not a 投资者关系活动记录表 (no header fields, no Q&A)."""
+
+    code = "not_a_filing"
+
+
 class StoreError(IrqaError, RuntimeError):
     """A problem with the index directory that the user must act on."""
 
     code = "index_unavailable"
+
+
+class StorageFull(StoreError):
+    """The disk (or its inodes, or a quota) ran out while writing; nothing was committed."""
+
+    code = "storage_full"
+
+
+class StorageFailed(StoreError):
+    """Any other OS error while writing the index or the caches; nothing was committed."""
+
+    code = "storage_error"
 
 
 class ModelMismatch(StoreError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -84,9 +85,16 @@ _STOP = frozenset(
 
 
 def _jieba():
+    """jieba, with its 9 MB dictionary cache where ``IRQA_JIEBA_CACHE`` says (``irqa.runtime``
+    sets it under irqa's cache directory) instead of every process writing ``$TMPDIR/jieba.cache``."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    cache = os.environ.get("IRQA_JIEBA_CACHE")
+    if cache and jieba.dt.cache_file is None and not jieba.dt.initialized:
+        path = Path(cache).absolute()  # absolute: jieba joins a relative one onto $TMPDIR
+        path.parent.mkdir(parents=True, exist_ok=True)
+        jieba.dt.cache_file = str(path)
     return jieba
 
 

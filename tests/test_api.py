@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -194,9 +195,8 @@ def test_upload_errors(http, server):
     r = http.post("/v1/filings", data={"note": "no file"}, files={}, headers=auth)
     assert r.status_code in (415, 422)
     r = http.post("/v1/filings", files={"files": ("garbage.txt", b"\x00\x01 not a filing")}, headers=auth)
-    assert r.status_code == 200, r.text
-    report = r.json()
-    assert not report["added"] and report["failed"][0]["source"] == "garbage.txt"
+    assert "garbage.txt" in assert_error(r, 422, "no_filing_ingested")  # every file failed: not a 200
+    assert r.json()["error"]["failed"][0]["source"] == "garbage.txt"
 
 
 # writing -----------------------------------------------------------------------------------------
@@ -220,8 +220,7 @@ def test_upload_then_ask_then_delete(http, server):
     r = http.post(
         "/v1/filings", files={"files": (name, xinghe_filing(), "text/plain")}, headers=server.auth()
     )
-    assert r.status_code == 200, r.text
-    report = r.json()
+    report = finished(http, r)
     assert report["added"] == ["688999-2025-001"] or report["skipped"] == ["688999-2025-001"]
     assert not Path("/tmp/irqa-evil-星河.txt").exists()
     summary = {f["id"]: f for f in http.get("/v1/filings").json()["filings"]}["688999-2025-001"]
@@ -246,6 +245,20 @@ def test_upload_then_ask_then_delete(http, server):
     assert all(c["filing_id"] != "688999-2025-001" for c in a["citations"])
 
 
+def finished(c: httpx.Client, r: httpx.Response) -> dict:
+    """The ingest report of an upload; a 202 (the ingest outlasted the server's wait) is polled."""
+    if r.status_code == 202:
+        job = r.json()
+        deadline = time.monotonic() + 600
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = c.get(job["url"]).json()
+        assert job["status"] == "done", job
+        return job["result"]
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def _filing(i: int, answers: int = 1) -> tuple[str, bytes]:
     code = f"68{i:04d}"
     qa = [
@@ -265,8 +278,7 @@ def test_two_concurrent_uploads_both_land(server):
     def upload(job: tuple[str, bytes]) -> dict:
         with server.client(timeout=180) as c:
             r = c.post("/v1/filings", files={"files": (f"{job[0]}.txt", job[1])}, headers=server.auth())
-            assert r.status_code == 200, r.text
-            return r.json()
+            return finished(c, r)
 
     with ThreadPoolExecutor(2) as pool:
         reports = list(pool.map(upload, jobs))
@@ -285,7 +297,8 @@ def test_asking_while_uploading_keeps_answering(server):
 
     def upload() -> None:
         with server.client(timeout=300) as c:
-            result["r"] = c.post("/v1/filings", files={"files": ("big.txt", data)}, headers=server.auth())
+            r = c.post("/v1/filings", files={"files": ("big.txt", data)}, headers=server.auth())
+            result["r"] = finished(c, r)
         done.set()
 
     t = threading.Thread(target=upload)
@@ -297,7 +310,7 @@ def test_asking_while_uploading_keeps_answering(server):
             assert r.status_code == 200, r.text
             answers.append(r.json())
     t.join()
-    assert result["r"].status_code == 200 and result["r"].json()["added"] == [fid]
+    assert result["r"]["added"] == [fid]
     assert all(a["citations"] and a["citations"][0]["code"] == "688088" for a in answers)
     with server.client() as c:
         assert c.get(f"/v1/filings/{fid}").status_code == 200

@@ -362,6 +362,22 @@ function showUploadResult(kind, parts) {
   box.scrollIntoView({ block: "nearest" });
 }
 
+async function waitForJob(job) {
+  // A long ingest answers 202 with a job; poll it until it is done (or failed).
+  for (;;) {
+    if (job.status === "done") return job.result;
+    if (job.status === "failed" || job.status === "cancelled") {
+      const err = new Error(job.error?.message || `the upload was ${job.status}`);
+      err.code = job.error?.code;
+      err.status = job.error?.status;
+      throw err;
+    }
+    showUploadResult("busy", [`Still embedding new passages (${job.status})…`]);
+    await new Promise((r) => setTimeout(r, 1000));
+    job = await api(job.url);
+  }
+}
+
 async function upload(files) {
   if (!files.length) {
     showUploadResult("bad", ["Choose a .txt, .pdf or .docx filing first."]);
@@ -377,7 +393,8 @@ async function upload(files) {
   btn.textContent = "Indexing…";
   showUploadResult("busy", [`Uploading ${files.length} file(s) and embedding new passages…`]);
   try {
-    const report = await api("/v1/filings", { method: "POST", body: form, headers });
+    let report = await api("/v1/filings", { method: "POST", body: form, headers });
+    if (report?.url && report?.status) report = await waitForJob(report); // 202: still ingesting
     if (key) sessionStorage.setItem("irqa-key", key);
     const lines = [];
     const fresh = [...report.added, ...report.updated];

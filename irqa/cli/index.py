@@ -25,6 +25,13 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Filings (.txt/.pdf/.docx) or folders of them.")],
     index: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a fresh index from these files.")] = False,
+    allow_unstructured: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unstructured",
+            help="Also index text that is not a 投资者关系活动记录表 (no header fields, no Q&A).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update filings in the index (unchanged files are skipped, nothing is embedded twice)."""
@@ -34,7 +41,9 @@ def ingest(
     with user_errors():
         engine = build_engine(settings_for(index))
         with progress_bar() as bar:
-            report = engine.ingest_paths(paths, rebuild=rebuild, progress=bar_callback(bar))
+            report = engine.ingest_paths(
+                paths, rebuild=rebuild, progress=bar_callback(bar), allow_unstructured=allow_unstructured
+            )
     if as_json:
         out.print_json(data=IngestOut.of(report).model_dump(mode="json"))
     else:

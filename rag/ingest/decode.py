@@ -55,7 +55,7 @@ def _decode(data: bytes, name: str) -> str:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            pass
+            _reject_mixed(data, name)
     matches = list(from_bytes(data))
     if not matches:
         raise FilingError(f"{name} looks binary, not text")
@@ -74,6 +74,33 @@ def _decode(data: bytes, name: str) -> str:
         if not encoding.startswith(("utf_16", "utf_32")):
             return str(m)
     raise FilingError(f"{name} looks binary, not text")
+
+
+def _reject_mixed(data: bytes, name: str) -> None:
+    """Refuse a file whose lines are part UTF-8, part GBK (two files concatenated, an editor
+    that saved half of it): no single encoding reads it, and guessing one garbles the other half.
+    """
+    utf8: list[int] = []
+    gbk: list[int] = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8.append(n)
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            line.decode("gb18030")
+            gbk.append(n)
+        except UnicodeDecodeError:
+            return  # neither: not this case (binary, or another encoding)
+    if utf8 and gbk:
+        raise FilingError(
+            f"{name} mixes text encodings: {len(utf8)} lines are UTF-8 (first at line {utf8[0]}) and "
+            f"{len(gbk)} are GBK/GB18030 (first at line {gbk[0]}); save it in one encoding (UTF-8)"
+        )
 
 
 def _canonical(encoding: str) -> str:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from irqa.rag.errors import FilingError
+from irqa.rag.errors import FilingError, NotARecord
 from irqa.rag.ingest.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
 from irqa.rag.models import Filing, FilingHeader, Segment, Span
 
-__all__ = ["parse_normalized", "parse_text"]
+__all__ = ["check_structure", "parse_normalized", "parse_text"]
 
 _MIN_CHARS = 20  # fewer non-space characters than this cannot be a record
 
@@ -53,7 +54,8 @@ _BODY_LABELS = ("投资者关系活动主要内容介绍", "活动主要内容�
 _FOOTER_LABELS: tuple[tuple[str, str], ...] = (("attachments", "附件清单"), ("date", "日期"))
 _SHORT_LABELS = {"时间", "地点", "日期"}  # also common words: need a separator or digit after
 
-_CODE_RE = re.compile(r"(?:证券|股票)代码\s*[：:]\s*([0-9]{6})")
+# Full-width digits (６８８０８８) occur in Word exports; codes are NFKC-folded to ASCII.
+_CODE_RE = re.compile(r"(?:证券|股票)代码\s*[：:]\s*([0-9０-９]{6})(?![0-9０-９])")
 _SHORT_NAME_RE = re.compile(r"(?:证券|股票)简称\s*[：:]\s*(\S+)")
 _RECORD_NO_RE = re.compile(r"编\s*号\s*[：:]\s*([^\s，,；;]+)")
 _TITLE = "投资者关系活动记录表"
@@ -105,6 +107,44 @@ def parse_normalized(norm: str, source: str = "<text>") -> Filing:
         text=norm,
         segments=segments,
         header_span=header_span,
+    )
+
+
+_STRUCTURE_FIELDS = {
+    "活动类别": lambda h: h.activity_types,
+    "参与单位": lambda h: h.participants,
+    "时间": lambda h: h.activity_dates,
+    "地点": lambda h: h.place,
+    "接待人员": lambda h: h.reception_staff,
+    "编号": lambda h: h.record_no,
+}
+
+
+def check_structure(f: Filing) -> None:
+    """Refuse text that is not a 投资者关系活动记录表, with the reason (``NotARecord``).
+
+    A record names its company (a 证券代码 or the 投资者关系活动记录表 title) and has either
+    Q&A pairs or at least two of the header table's fields. News articles, annual-report
+    excerpts and English PDFs have neither, and indexed as "filings" they had an empty company
+    and polluted every answer.
+    """
+    squashed = re.sub(r"\s+", "", f.text[:5000])
+    identified = bool(f.header.code) or _TITLE in squashed
+    fields = [name for name, get in _STRUCTURE_FIELDS.items() if get(f.header)]
+    qa = sum(1 for s in f.segments if s.kind == "qa")
+    if identified and (qa or len(fields) >= 2):
+        return
+    missing = []
+    if not identified:
+        missing.append("no 证券代码 and no 投资者关系活动记录表 title")
+    if not qa and len(fields) < 2:
+        found = f"only {'/'.join(fields)}" if fields else "none"
+        missing.append(
+            f"no Q&A pairs and {found} of the header fields (活动类别, 参与单位, 时间, 地点, 接待人员, 编号)"
+        )
+    raise NotARecord(
+        f"{f.source} is not an investor-relations activity record (投资者关系活动记录表): "
+        f"{'; '.join(missing)}. To index it anyway use 'irqa ingest --allow-unstructured'"
     )
 
 
@@ -241,8 +281,9 @@ def _preamble_end(lines: list[_Line]) -> int:
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str:
+    """The first match's group, NFKC-folded: full-width digits and letters become ASCII."""
     m = pattern.search(text)
-    return m.group(1).strip() if m else ""
+    return unicodedata.normalize("NFKC", m.group(1)).strip() if m else ""
 
 
 def _collapse(s: str) -> str:

@@ -26,10 +26,11 @@ from irqa.rag.companies import extend_alias_file
 from irqa.rag.errors import FilingError, StoreError
 from irqa.rag.ingest.chunk import chunk_filing
 from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
+from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
 from irqa.rag.ingest.parse import parse_normalized
 from irqa.rag.lexical import add_words, tokenize
-from irqa.rag.models import Filing
+from irqa.rag.models import Filing, Passage
 from irqa.rag.store import Store, StoreView, Upsert
 
 #: progress(stage, done, total): stage is "parse" or "embed"
@@ -60,10 +61,17 @@ class IngestReport:
     seconds: float = 0.0
 
 
-def parse_bytes(data: bytes, filename: str) -> Filing:
-    """A file's bytes → ``Filing``: extract, normalize, parse (``filename`` picks the format)."""
+def parse_bytes(data: bytes, filename: str, limits: IngestLimits | None = None) -> Filing:
+    """A file's bytes → ``Filing``: extract, normalize, parse (``filename`` picks the format).
+
+    ``NotARecord`` when the text is not a 投资者关系活动记录表, unless ``limits`` allow it.
+    """
+    limits = limits or IngestLimits()
     name = basename(filename)
-    return parse_normalized(normalize_text(extract_text(data, name)), source=name)
+    f = parse_normalized(normalize_text(extract_text(data, name, limits)), source=name)
+    if limits.require_structure:
+        check_structure(f)
+    return f
 
 
 def parse_file(path: Path) -> Filing:
@@ -103,19 +111,26 @@ def ingest_sources(
     rebuild: bool = False,
     delete_ids: Sequence[str] = (),
     progress: IngestProgress | None = None,
+    limits: IngestLimits | None = None,
 ) -> tuple[IngestReport, StoreView | None]:
     """Parse, chunk, embed and commit; returns the report and the new snapshot (None if unchanged).
 
     ``embedder`` may be a zero-argument factory: a batch of unparsable files then never pays
-    for loading the model.
+    for loading the model. ``limits`` cap the work per file and per call (``IngestLimits``).
     """
     t0 = time.perf_counter()
+    limits = limits or IngestLimits()
     report = IngestReport()
     parsed: dict[str, Filing] = {}
+    chunked: dict[str, list[Passage]] = {}
+    planned = 0  # passages of the files accepted so far (an upper bound: unchanged ones are skipped)
     for i, src in enumerate(sources, start=1):
         try:
-            f = parse_bytes(src.data, src.name)
-            parsed[f.id] = f
+            f = parse_bytes(src.data, src.name, limits)
+            chunks = chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
+            _check_passages(src.name, len(chunks), planned, limits)
+            parsed[f.id], chunked[f.id] = f, chunks
+            planned += len(chunks)
         except FilingError as e:
             report.failed.append((src.name, str(e)))
         if progress:
@@ -155,9 +170,7 @@ def ingest_sources(
         if rebuild:  # a rebuild keeps exactly the given files, unchanged ones included
             fresh = list(parsed.values())
 
-        chunks = {
-            f.id: chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens) for f in fresh
-        }
+        chunks = {f.id: chunked[f.id] for f in fresh}
         texts = [p.embed_text() for f in fresh for p in chunks[f.id]]
         add_words(sorted({f.company for f in fresh}))
         done = 0
@@ -203,6 +216,21 @@ def _all_unchanged(store: Store, parsed: dict[str, Filing]) -> bool:
     return indexed is not None and all(
         indexed.filings.get(fid) == f.content_hash for fid, f in parsed.items()
     )
+
+
+def _check_passages(name: str, n: int, planned: int, limits: IngestLimits) -> None:
+    """Refuse a file whose passages exceed the per-file cap or would exceed the per-call cap."""
+    if n > limits.max_passages_per_filing:
+        raise FilingError(
+            f"{name} would become {n:,} passages, more than the limit of "
+            f"{limits.max_passages_per_filing:,} for one filing (IRQA_MAX_PASSAGES_PER_FILING)"
+        )
+    cap = limits.max_passages_per_ingest
+    if cap is not None and planned + n > cap:
+        raise FilingError(
+            f"{name} was not ingested: with it this upload would add over {cap:,} passages "
+            f"(IRQA_MAX_PASSAGES_PER_UPLOAD); upload it on its own or in a smaller batch"
+        )
 
 
 __all__ = [
