@@ -134,6 +134,9 @@ def abbreviations(short_name: str, full_name: str) -> list[str]:
 class Resolution:
     codes: list[str] = field(default_factory=list)  # indexed companies the question names
     unknown: list[str] = field(default_factory=list)  # names that look like companies we don't index
+    #: with a company filter: the companies the question names instead (never answered from the filter)
+    conflict: list[str] = field(default_factory=list)
+    filter_name: str = ""  # the filter's company, as shown to the user
 
 
 class CompanyResolver:
@@ -169,6 +172,11 @@ class CompanyResolver:
 
     def names_of(self, code: str) -> list[str]:
         return [n for n, c in self._names if c == code]
+
+    def display_name(self, code: str) -> str:
+        """The short name users know a company by ("虹软科技"), else its code."""
+        entry = self.table.get(code, {})
+        return entry.get("short_name") or entry.get("company") or code
 
     def lookup(self, name_or_code: str) -> str | None:
         """The code for a company name, alias or code (case-insensitive), or None."""
