@@ -37,6 +37,8 @@ from irqa.rag.lexical import tokenize
 from irqa.rag.models import Answer, Citation, Hit, Passage, Span
 from irqa.rag.quotes import Unit, header_fields_asked, units
 
+_SHORT_LEAD = 40  # characters: a quote this short takes its next sentence along
+
 
 @dataclass
 class AnswerParams:
@@ -105,7 +107,12 @@ class Answerer:
         """Why the chosen quote does not answer the question, or None when it does."""
         if not chosen:
             return "The indexed filings do not answer this question; the nearest passages are listed below."
-        best = chosen[0]
+        best = max(chosen, key=lambda c: c.score)
+        if terms.other_years(best.text):  # "2022 年…分红预案" does not answer a question about 2023
+            years = "/".join(t.label for t in terms.times)
+            return (
+                f"The indexed filings say nothing about {years} here; the nearest passages are listed below."
+            )
         passage = hits[best.hit_index].passage
         context = passage.embed_text()
         if terms.coverage(context) < self.params.min_coverage:
@@ -120,7 +127,7 @@ class Answerer:
                 for c in chosen
                 if has_number(c.text)
                 and c.coverage >= self.params.number_coverage
-                and not terms.missing_names(f"{c.text}\n{hits[c.hit_index].passage.question}")
+                and not terms.missing_names(c.text)
                 and not terms.other_years(c.text)
                 and not terms.missing_times(f"{c.text}\n{self.section(hits[c.hit_index].passage)}")
             ]
@@ -207,6 +214,7 @@ class Answerer:
         qv = self.embedder.embed_queries([query])[0]
         cos = embed_with_cache(self.embedder, [c.text for c in cands], self.cache)[0] @ qv
         top = max((h.score for h in hits), default=0.0) or 1.0
+        weights = terms.rarity([c.text for c in cands])  # "app" says more than "提供"
         passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
         asked = header_fields_asked(question)
         qtok = set(tokenize(query))
@@ -214,12 +222,14 @@ class Answerer:
             overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
             c.score = (
                 float(s)
-                + 0.15 * c.coverage
+                + 0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
                 + 0.10 * passage_cov[c.hit_index]
                 + 0.05 * max(hits[c.hit_index].score, 0.0) / top
                 + 0.03 * overlap
                 + (0.05 if terms.asks_number and has_number(c.text) else 0.0)
                 + (0.10 if c.field and c.field in asked else 0.0)
+                + 0.05 * terms.time_coverage(c.text)
+                - (0.10 if terms.other_years(c.text) else 0.0)
             )
         best = max(cands, key=lambda c: c.score)
         primary = [c for c in cands if c.hit_index == best.hit_index]
@@ -230,6 +240,8 @@ class Answerer:
             options = [
                 c for c in (left, right) if c is not None and c.score >= best.score - self.params.margin
             ]
+            if not options and right is not None and sum(len(c.text) for c in run) < _SHORT_LEAD:
+                options = [right]  # a short lead sentence ("销售费用方面，…相关。") is explained by the next
             if not options:
                 break
             pick = right if right in options else left  # answers elaborate after their lead sentence

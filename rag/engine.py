@@ -323,7 +323,15 @@ class Engine:
         answer.timings_ms["total"] = (t2 - t0) * 1000
         return answer
 
-    def _answer(self, live: _Live, q: str, hits: list[Hit], res: Resolution, qid: str | None) -> Answer:
+    def _answer(
+        self,
+        live: _Live,
+        q: str,
+        hits: list[Hit],
+        res: Resolution,
+        qid: str | None,
+        named: list[str] | None = None,
+    ) -> Answer:
         self._install_sentence_cache()
         answerer = Answerer(
             self.embedder,
@@ -331,7 +339,7 @@ class Engine:
             cache=self._sentence_cache,
             section=lambda p: _section_text(live.snapshot, p),
         )
-        names = frozenset(n for code in res.codes for n in live.resolver.names_of(code))
+        names = frozenset(n for code in named or res.codes for n in live.resolver.names_of(code))
         names |= frozenset(w for n in names for w in words(n))
         return answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
 
@@ -355,7 +363,8 @@ class Engine:
             )
             retrieve += time.perf_counter() - t
             one = Resolution(codes=[code])
-            parts.append((live.resolver.display_name(code), self._answer(live, q, hits, one, qid)))
+            answer = self._answer(live, q, hits, one, qid, named=res.codes)
+            parts.append((live.resolver.display_name(code), answer))
         answered = [(n, a) for n, a in parts if not a.abstained]
         passages = [h for group in zip(*(a.passages for _, a in parts), strict=False) for h in group]
         passages = [h.model_copy(update={"rank": i}) for i, h in enumerate(passages, start=1)]

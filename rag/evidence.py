@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -116,12 +117,8 @@ _META = re.compile(r"调研|活动|会议|说明会|业绩会|交流会|记录�
 _MONTHS = {
     m: str(i)
     for i, m in enumerate(
-        sorted(
-            _wordlist(
-                "january february march april may june july august september october november december"
-            ),
-            key="january february march april may june july august september october november december".index,
-        ),
+        ("january", "february", "march", "april", "may", "june", "july", "august", "september")[:9]
+        + ("october", "november", "december")[:3],
         1,
     )
 }
@@ -174,12 +171,28 @@ class QuestionTerms:
         ev = squash(evidence)
         return [t.label for t in self.topics if not t.found_in(ev)]
 
-    def coverage(self, evidence: str) -> float:
-        """Share of the topic terms that occur in ``evidence`` (1.0 when the question has none)."""
+    def time_coverage(self, evidence: str) -> float:
+        """Share of the asked periods that ``evidence`` states (1.0 when the question names none)."""
+        if not self.times:
+            return 1.0
+        ev = squash(evidence)
+        return sum(t.found_in(ev) for t in self.times) / len(self.times)
+
+    def coverage(self, evidence: str, weights: dict[str, float] | None = None) -> float:
+        """Share of the topic terms that occur in ``evidence`` (1.0 when the question has none),
+        each counted once or with its ``weights`` entry (see :meth:`rarity`)."""
         if not self.topics:
             return 1.0
         ev = squash(evidence)
-        return sum(t.found_in(ev) for t in self.topics) / len(self.topics)
+        w = weights or {}
+        total = sum(w.get(t.label, 1.0) for t in self.topics)
+        return sum(w.get(t.label, 1.0) for t in self.topics if t.found_in(ev)) / total
+
+    def rarity(self, texts: list[str]) -> dict[str, float]:
+        """An IDF-like weight per topic term over ``texts``: a term few of them hold weighs more."""
+        squashed = [squash(t) for t in texts]
+        n = len(squashed)
+        return {t.label: math.log(1 + n / (1 + sum(t.found_in(x) for x in squashed))) for t in self.topics}
 
     @property
     def checkable(self) -> bool:
@@ -247,8 +260,12 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
             label = _EN_PERIODS[phrase]
             out.times.append(Term(phrase, _PERIOD_FORMS[label]))
             continue
-        if phrase in _TIME_GLOSS or phrase in EN_STOP:
-            continue
+        if (
+            phrase in _TIME_GLOSS
+            or phrase in EN_STOP
+            or any(_META.search(z) for z in glossary().get(phrase, []))
+        ):
+            continue  # a period, or the record itself ("earnings call" → 业绩说明会)
         forms = tuple(dict.fromkeys([squash(z) for z in glossary().get(phrase, [])] + [squash(phrase)]))
         said = question[a:b]
         proper = said[:1].isupper() and (a > 0 and question[:a].strip() != "")
@@ -298,6 +315,7 @@ def question_terms(question: str, ignore: set[str] | frozenset[str] = frozenset(
     for name in sorted(ignore, key=len, reverse=True):  # company names are not topics
         if len(name) >= 2:
             q = re.sub(re.escape(name), " ", q, flags=re.I)
+    q = re.sub(r"\b(?:take|takes|took|taking|taken) place\b", " ", q, flags=re.I)  # "happen", not "地点"
     out = QuestionTerms(asks_number=asks_number(question))
     for y in dict.fromkeys(_YEAR.findall(q)):
         out.times.append(Term(y, (y,)))
