@@ -205,7 +205,7 @@ class Answerer:
 
         A unit's score: cosine to the question + 0.15 × key-term coverage of the unit (with its
         passage's investor question/heading) + 0.10 × coverage of the whole passage + 0.05 × the
-        passage's share of the best fused score + 0.05 for a figure when one is asked for + 0.10
+        passage's share of the best fused score + 0.10 for a figure when one is (likely) asked for + 0.10
         for a header field the question asks about.
         """
         cands = self._candidates(question, terms, hits)
@@ -226,7 +226,7 @@ class Answerer:
                 + 0.10 * passage_cov[c.hit_index]
                 + 0.05 * max(hits[c.hit_index].score, 0.0) / top
                 + 0.03 * overlap
-                + (0.05 if terms.asks_number and has_number(c.text) else 0.0)
+                + (0.10 if terms.prefers_number and has_number(c.text) else 0.0)
                 + (0.10 if c.field and c.field in asked else 0.0)
                 + 0.05 * terms.time_coverage(c.text)
                 - (0.10 if terms.other_years(c.text) else 0.0)

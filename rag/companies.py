@@ -113,6 +113,11 @@ _GENERIC_SUBJECTS = {
 }
 
 
+def _word_char(text: str, i: int) -> bool:
+    """An ASCII letter or digit at ``i``: "Hikvision的" still names Hikvision, "insta3600" not Insta360."""
+    return 0 <= i < len(text) and text[i].isascii() and text[i].isalnum()
+
+
 def builtin_aliases() -> dict[str, dict]:
     return json.loads(files("irqa.rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
 
@@ -202,7 +207,7 @@ class CompanyResolver:
                 a, b = m.span()
                 if any(taken[a:b]):
                     continue
-                if n.isascii() and ((a > 0 and low[a - 1].isalnum()) or (b < len(low) and low[b].isalnum())):
+                if n.isascii() and (_word_char(low, a - 1) or _word_char(low, b)):
                     continue
                 taken[a:b] = [True] * (b - a)
                 found.append((a, b, code))

@@ -103,6 +103,9 @@ _ASKS_NUMBER = re.compile(
     r"|\bfigure\b|\bamount\b|\bbalance\b",
     re.I,
 )
+#: "海康的毛利率？": a bare metric, once the company is taken out, most likely wants its value
+_BARE_METRIC = re.compile(r"的?[\u4e00-\u9fff]{0,8}(?:率|收入|营收|利润|费用|现金流|存货|借款|分红|人数)")
+_BARE = re.compile(r"[\s?？。.!！]+")
 #: a number in a quote: digits, or Chinese numerals with a counter (数百万台, 一个量级, 百亿级)
 _NUMBER = re.compile(
     r"\d|[二两三四五六七八九十百千万亿几数]+(?:个|家|台|人|倍|成|亿|万|级|款|条|项|名|位)|[一][倍成]"
@@ -151,7 +154,8 @@ class QuestionTerms:
     names: list[Term] = field(default_factory=list)
     times: list[Term] = field(default_factory=list)
     topics: list[Term] = field(default_factory=list)
-    asks_number: bool = False
+    asks_number: bool = False  # a figure is asked for: the quote must hold one
+    prefers_number: bool = False  # … or likely wanted ("海康的毛利率？"): quotes with one rank higher
 
     def missing_names(self, evidence: str) -> list[str]:
         ev = squash(evidence)
@@ -317,6 +321,7 @@ def question_terms(question: str, ignore: set[str] | frozenset[str] = frozenset(
             q = re.sub(re.escape(name), " ", q, flags=re.I)
     q = re.sub(r"\b(?:take|takes|took|taking|taken) place\b", " ", q, flags=re.I)  # "happen", not "地点"
     out = QuestionTerms(asks_number=asks_number(question))
+    out.prefers_number = out.asks_number or bool(_BARE_METRIC.fullmatch(_BARE.sub("", q)))
     for y in dict.fromkeys(_YEAR.findall(q)):
         out.times.append(Term(y, (y,)))
     q_wo_years = _YEAR.sub(" ", q)
