@@ -105,7 +105,14 @@ class Answerer:
 
     def _unsupported(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> str | None:
         """Why the chosen quote does not answer the question, or None when it does."""
-        if not chosen:
+        if not chosen:  # nothing quotable (e.g. only participant lists matched)
+            evidence = "\n".join(h.passage.embed_text() for h in hits[: self.params.passages])
+            missing = terms.missing_topics(evidence)
+            if missing:
+                return (
+                    f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
+                    "this question; the nearest passages are listed below."
+                )
             return "The indexed filings do not answer this question; the nearest passages are listed below."
         best = max(chosen, key=lambda c: c.score)
         if terms.other_years(best.text):  # "2022 年…分红预案" does not answer a question about 2023
@@ -166,11 +173,12 @@ class Answerer:
         """
         reason = self._refusal(resolution, hits)
         terms = question_terms(question, ignore)
-        reason = reason or self._silent(terms, hits) or self._dissimilar(hits)
+        reason = reason or self._silent(terms, hits)
         if reason:
             return self._abstain(qid, question, reason, hits)
         chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
-        reason = self._unsupported(terms, chosen, hits)
+        # the most specific reason first: what is missing, then "not similar enough"
+        reason = self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
         if reason:
             return self._abstain(qid, question, reason, hits)
         citations, parts = self._cite(chosen, hits)
