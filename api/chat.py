@@ -24,14 +24,27 @@ from irqa.rag.engine import Engine
 MODEL = "irqa"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _MAX_FOLLOW_UP = 40  # characters: longer messages are questions in their own right
+#: only the last few user turns can shape the question, each cut to a bounded length, so a
+#: conversation of thousands of messages (or megabytes) costs what a short one does
+MAX_TURNS = 4
+MAX_TURN_CHARS = 1000
 _FOLLOW_UPS = [
     re.compile(r"^(?:and\s+|ok,?\s+|so\s+)?(?:what|how)\s+about\s+(?P<x>.+?)$", re.I),
     re.compile(r"^(?:and\s+)?(?:the\s+)?same\s+(?:question\s+)?for\s+(?P<x>.+?)$", re.I),
     re.compile(r"^and\s+(?P<x>.+?)$", re.I),
-    re.compile(r"^(?:那么|那)?(?P<x>.+?)(?:的)?呢$"),
+    re.compile(r"^(?:那么|那|还有)?(?P<x>.+?)(?:的)?呢$"),
     re.compile(r"^(?:那么|那)(?P<x>.+?)(?:怎么样|如何)$"),
 ]
 _TRAILING = "?？.。!！ \t"
+#: a follow-up that is itself a complete question ("and what is Hikvision's revenue?") stands alone
+_QUESTION = re.compile(
+    r"^(?:what|which|who|when|where|why|how|is|are|does|do|did|can|could|will)\b|吗$|什么|多少|哪些|如何|怎么|是否|为什么",
+    re.I,
+)
+#: "its" / "their" / "the company's" / "他们的": the previous company
+_PRONOUN = re.compile(
+    r"^(?:its|their|the\s+company's|the\s+firm's|his|her)\s+|^(?:他们|它|该公司|公司)的?", re.I
+)
 
 
 def follow_up_subject(text: str) -> str | None:
@@ -68,42 +81,106 @@ class Turn:
     company: str | None = None
 
 
+def _about(company: str, topic: str) -> str:
+    """A standalone question about ``topic`` at ``company``, in the topic's language."""
+    if _CJK.search(topic):
+        return f"{company}的{topic}？"
+    return f"What did {company} say about {topic}?"
+
+
 def rewrite(engine: Engine, previous: str, follow_up: str) -> Turn:
-    """``follow_up`` as a standalone question, given the ``previous`` (standalone) user question."""
+    """``follow_up`` as a standalone question, given the ``previous`` (standalone) user question.
+
+    - company swap ("那虹软呢？", "what about Hikvision?"): the previous question, company replaced;
+    - topic change, same company ("那研发费用呢？", "And its R&D spending?"): the new topic asked
+      about the previous question's company;
+    - both ("海康的毛利率呢？", "What about Hikvision's gross margin?"): the new topic at the named company;
+    - anything else (a complete question) is left alone.
+    """
     x = follow_up_subject(follow_up)
-    if x is None or not previous:
+    if x is None or not previous or _QUESTION.search(x):
         return Turn(follow_up)
+    x = _PRONOUN.sub("", x).strip() or x
     spans = _mentions(engine, previous, engine.resolve(previous).codes)
+    named = engine.mentions(x)
+    if named:
+        a, b, _ = named[0]
+        company = x[a:b]
+        topic = _tidy(re.sub(r"^(?:'s|’s|的)\s*", "", (x[:a] + " " + x[b:]).strip()))
+        if topic:  # "海康的毛利率" → the new topic at the named company
+            return Turn(_about(company, topic), company)
+        return _swap(previous, spans, x)
     # "X's" / "X的" lets the resolver flag an unindexed company name as well as an indexed one
     target = engine.resolve(f"{x}的" if _CJK.search(x) else f"{x}'s")
     if target.codes or target.unknown:  # the follow-up names a company: swap it in
-        if not spans:
-            sep = "：" if _CJK.search(previous) else ": "
-            return Turn(f"{x}{sep}{previous}", x)
-        out, last = [], 0
-        for i, (a, b) in enumerate(spans):
-            out += [previous[last:a], x if i == 0 else ""]
-            last = b
-        out.append(previous[last:])
-        return Turn(_tidy("".join(out)), x)
+        return _swap(previous, spans, x)
     # the follow-up names a topic: ask it about the previous question's company
     if not spans:
         return Turn(follow_up)
     a, b = spans[0]
-    company = previous[a:b]
-    if _CJK.search(x):
-        return Turn(f"{company}的{x}？")
-    return Turn(f"What did {company} say about {x}?")
+    return Turn(_about(previous[a:b], x))
+
+
+def _swap(previous: str, spans: list[tuple[int, int]], x: str) -> Turn:
+    """The previous question with its company mentions replaced by ``x``."""
+    if not spans:
+        sep = "：" if _CJK.search(previous) else ": "
+        return Turn(f"{x}{sep}{previous}", x)
+    out, last = [], 0
+    for i, (a, b) in enumerate(spans):
+        out += [previous[last:a], x if i == 0 else ""]
+        last = b
+    out.append(previous[last:])
+    return Turn(_tidy("".join(out)), x)
+
+
+def recent_user_turns(messages: list[ChatMessage], n: int = MAX_TURNS) -> list[str]:
+    """The user messages that shape the last question, oldest first: back to the latest complete
+    question (one that is not an elliptical follow-up), at most ``n``, each cut to ``MAX_TURN_CHARS``.
+
+    Walks from the end and stops early: the cost does not depend on the conversation's length.
+    """
+    out: list[str] = []
+    for m in reversed(messages):
+        if m.role != "user":
+            continue
+        text = _bounded_text(m).strip()
+        if text:
+            out.append(text)
+            if len(out) == n or (len(out) > 1 and follow_up_subject(text) is None):
+                break
+    return out[::-1]
+
+
+def _bounded_text(m: ChatMessage) -> str:
+    if isinstance(m.content, str):
+        return m.content[: MAX_TURN_CHARS + 1]
+    parts, size = [], 0
+    for p in m.content or []:
+        if p.get("type", "text") == "text":
+            t = str(p.get("text", ""))[: MAX_TURN_CHARS + 1 - size]
+            parts.append(t)
+            size += len(t)
+            if size > MAX_TURN_CHARS:
+                break
+    return "".join(parts)
 
 
 def standalone_question(engine: Engine, messages: list[ChatMessage]) -> Turn:
-    """The last user message, with every follow-up in the conversation resolved in order."""
-    turn = Turn("")
-    for m in messages:
-        if m.role != "user":
-            continue
-        text = m.text().strip()
-        turn = rewrite(engine, turn.question, text) if turn.question else Turn(text)
+    """The last user message, with the follow-ups among the last few user turns resolved in order.
+
+    The last message is returned whole (the engine's length limit applies to it); earlier turns
+    only give context, so they are cut to ``MAX_TURN_CHARS``.
+    """
+    turns = recent_user_turns(messages)
+    if not turns:
+        return Turn("")
+    last = next(m for m in reversed(messages) if m.role == "user" and m.text().strip()).text().strip()
+    turn = Turn(turns[0] if len(turns) > 1 else last)
+    for text in turns[1:-1]:
+        turn = rewrite(engine, turn.question, text)
+    if len(turns) > 1:
+        turn = rewrite(engine, turn.question, last)
     return turn
 
 

@@ -1,12 +1,21 @@
 """Extractive answers with numbered citations; no LLM, no invented text.
 
-The answer is made of sentences quoted verbatim from the best passages. Sentences are scored
-by their embedding similarity to the question (the model handles Chinese/English mixes),
-plus term overlap and the passage's retrieval rank. Consecutive chosen sentences of one
-passage become one citation whose ``start``/``end`` locate the quote in the filing.
+The answer is made of sentences quoted verbatim from the best passages. Every quotable unit
+(:mod:`irqa.rag.quotes`: body sentences; header fields only when asked about) of the top passages
+is scored with the whole evidence:
 
-The answerer abstains, showing the nearest passages instead, when the question names a company
-that is not indexed, or when even the best passage is not similar enough to the question.
+- its embedding similarity to the question (the model handles Chinese/English mixes),
+- how many of the question's key terms it and its passage mention (:mod:`irqa.rag.evidence`:
+  English terms through the glossary, names, periods),
+- its passage's fused retrieval score, and, when the question asks for a figure, whether it holds one.
+
+The best unit and its close neighbours are quoted; consecutive sentences of one passage become one
+citation whose ``start``/``end`` locate the quote in the filing.
+
+The answerer abstains — one line saying why, and at most 3 nearest passages — when the question
+names a company that is not indexed, names something (a person, product, partner, period) the
+best passages never mention, when too few of its key terms occur, when it asks for a figure and
+the quote holds none, or when even the best passage is not similar enough to the question.
 
 Example::
 
@@ -17,90 +26,137 @@ Example::
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.rag.companies import Resolution
-from irqa.rag.ingest.chunk import sentence_spans
-from irqa.rag.lexical import precise_words, tokenize
-from irqa.rag.models import Answer, Citation, Hit, Span
+from irqa.rag.evidence import QuestionTerms, has_number, question_terms
+from irqa.rag.lexical import tokenize
+from irqa.rag.models import Answer, Citation, Hit, Passage, Span
+from irqa.rag.quotes import Unit, header_fields_asked, units
 
-_MIN_SENTENCE_CHARS = 6
-_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
-_QUESTION_WORDS = frozenset(
-    {"多少", "哪些", "哪个", "哪家", "哪里", "哪天", "什么", "怎么", "怎么样", "如何", "是否", "为什么"}
-    | {"有没有", "请问", "谢谢", "公司", "目前", "今年"}
-)
-_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
+_SHORT_LEAD = 40  # characters: a quote this short takes its next sentence along
 
 
 @dataclass
 class AnswerParams:
     sentences: int = 3  # at most this many quoted sentences
-    passages: int = 3  # sentences are drawn from this many top passages
+    passages: int = 5  # sentences are drawn from this many top passages
     abstain_below: float = 0.78  # best passage cosine under this → abstain
     margin: float = 0.05  # neighbouring sentences within this of the best one join the quote
+    min_coverage: float = 0.5  # share of the question's key terms the answer passage must mention
+    number_coverage: float = 0.6  # … that the sentence quoting a figure must mention
+    shown_when_abstaining: int = 3  # nearest passages an abstention keeps
 
 
 @dataclass
 class _Candidate:
     hit_index: int
-    order: int  # sentence position inside its passage
+    order: int  # unit position inside its passage
     span: Span  # in filing text
     text: str
+    field: str = ""
     score: float = 0.0
+    coverage: float = 0.0  # key terms in the unit and its passage's question/heading
 
 
 class Answerer:
     def __init__(
-        self, embedder: Embedder, params: AnswerParams | None = None, cache: VectorCache | None = None
+        self,
+        embedder: Embedder,
+        params: AnswerParams | None = None,
+        cache: VectorCache | None = None,
+        section: Callable[[Passage], str] | None = None,
     ) -> None:
         self.embedder = embedder
         self.params = params or AnswerParams()
         self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
+        #: the whole section (answer to one investor question, or narrative part) a passage is cut from:
+        #: the year a paragraph opens with holds for its later chunks too
+        self.section = section or (lambda p: p.embed_text())
 
-    @staticmethod
-    def unmentioned_terms(query: str, hits: list[Hit], ignore: frozenset[str] = frozenset()) -> list[str]:
-        """The question's Chinese content words when not one of them occurs in the best passages.
-
-        "海康威视的董事长是谁？" retrieves Hikvision passages that look relevant to a vector model, but
-        none says 董事长: quoting them would mislead. Company names and question words don't count.
-        """
-        terms = [
-            w
-            for w in dict.fromkeys(precise_words(query))
-            if _CJK_WORD.fullmatch(w) and w not in _QUESTION_WORDS and w not in ignore
-        ]
-        evidence = "".join(h.passage.embed_text() for h in hits)
-        if not terms or any(t in evidence for t in terms):
-            return []
-        return terms
-
-    def abstain_reason(
-        self, question: str, hits: list[Hit], resolution: Resolution, ignore: frozenset[str] = frozenset()
-    ) -> str | None:
+    # abstention ------------------------------------------------------------------------------
+    def _refusal(self, resolution: Resolution, hits: list[Hit]) -> str | None:
+        if resolution.conflict:
+            asked = "、".join(resolution.conflict)
+            return (
+                f"The question is about {asked} but the company filter is {resolution.filter_name}; "
+                "clear the filter or change it to ask about another company."
+            )
         if resolution.unknown and not resolution.codes:
             names = "、".join(dict.fromkeys(resolution.unknown))
             return f"The indexed filings do not cover {names}."
         if not hits:
             return "The indexed filings do not answer this question (nothing matched)."
-        years = set(_YEAR.findall(question))
-        if years and not any(y in h.passage.text for h in hits[:5] for y in years):
-            return f"The indexed filings say nothing about {'/'.join(sorted(years))} here; the nearest passages are listed below."
-        missing = self.unmentioned_terms(question, hits[: self.params.passages], ignore)
-        if missing:
+        return None
+
+    def _silent(self, terms: QuestionTerms, hits: list[Hit]) -> str | None:
+        """Names or periods the question asks about that none of the best passages mentions."""
+        evidence = "\n".join(h.passage.embed_text() for h in hits[: self.params.passages])
+        names = terms.missing_names(evidence)
+        if names:
+            return f"The indexed filings do not mention {'、'.join(names)} in the passages that match this question."
+        times = terms.missing_times(evidence)
+        if times:
+            return f"The indexed filings say nothing about {'/'.join(times)} here; the nearest passages are listed below."
+        return None
+
+    def _unsupported(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> str | None:
+        """Why the chosen quote does not answer the question, or None when it does."""
+        if not chosen:  # nothing quotable (e.g. only participant lists matched)
+            evidence = "\n".join(h.passage.embed_text() for h in hits[: self.params.passages])
+            missing = terms.missing_topics(evidence)
+            if missing:
+                return (
+                    f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
+                    "this question; the nearest passages are listed below."
+                )
+            return "The indexed filings do not answer this question; the nearest passages are listed below."
+        best = max(chosen, key=lambda c: c.score)
+        if terms.other_years(best.text):  # "2022 年…分红预案" does not answer a question about 2023
+            years = "/".join(t.label for t in terms.times)
+            return (
+                f"The indexed filings say nothing about {years} here; the nearest passages are listed below."
+            )
+        passage = hits[best.hit_index].passage
+        context = passage.embed_text()
+        if terms.coverage(context) < self.params.min_coverage:
+            missing = terms.missing_topics(context)
             return (
                 f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
                 "this question; the nearest passages are listed below."
             )
+        if terms.asks_number:
+            figures = [
+                c
+                for c in chosen
+                if has_number(c.text)
+                and c.coverage >= self.params.number_coverage
+                and not terms.missing_names(c.text)
+                and not terms.other_years(c.text)
+                and not terms.missing_times(f"{c.text}\n{self.section(hits[c.hit_index].passage)}")
+            ]
+            if not figures:
+                what = "、".join(t.label for t in terms.names + terms.topics) or "this"
+                return (
+                    f"The indexed filings give no figure for {what}; the nearest passages are listed below."
+                )
+        return None
+
+    def _dissimilar(self, hits: list[Hit]) -> str | None:
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
         no_terms = not any(h.lexical for h in hits[:5])  # not one question term in the best passages
         if best is not None and (best < self.params.abstain_below or (no_terms and best < 0.90)):
             return "The indexed filings do not answer this question; the nearest passages are listed below."
         return None
 
+    def _abstain(self, qid: str | None, question: str, reason: str, hits: list[Hit]) -> Answer:
+        shown = hits[: self.params.shown_when_abstaining]
+        return Answer(id=qid, question=question, answer=reason, abstained=True, passages=shown)
+
+    # answering -------------------------------------------------------------------------------
     def answer(
         self,
         question: str,
@@ -112,13 +168,19 @@ class Answerer:
     ) -> Answer:
         """Answer ``question`` from ``hits``.
 
-        ``query`` (e.g. the glossary-expanded question) scores sentences and evidence; ``ignore``
-        holds words that say nothing about the answer (the company names the question uses).
+        ``query`` (e.g. the glossary-expanded question) scores sentences; ``ignore`` holds words
+        that say nothing about the answer (the company names the question uses).
         """
-        reason = self.abstain_reason(query or question, hits, resolution, ignore)
+        reason = self._refusal(resolution, hits)
+        terms = question_terms(question, ignore)
+        reason = reason or self._silent(terms, hits)
         if reason:
-            return Answer(id=qid, question=question, answer=reason, abstained=True, passages=hits)
-        chosen = self._choose(query or question, hits[: self.params.passages])
+            return self._abstain(qid, question, reason, hits)
+        chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
+        # the most specific reason first: what is missing, then "not similar enough"
+        reason = self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
+        if reason:
+            return self._abstain(qid, question, reason, hits)
         citations, parts = self._cite(chosen, hits)
         return Answer(
             id=qid,
@@ -130,49 +192,75 @@ class Answerer:
             company=resolution.codes[0] if resolution.codes else None,
         )
 
-    def _choose(self, question: str, hits: list[Hit]) -> list[_Candidate]:
-        """A contiguous run of the best sentences of the answer passage, plus a better one elsewhere.
-
-        The answer passage is the one of the top few whose vector is closest to the question:
-        fusion ranks for recall, but the cosine judges best which passage talks about the
-        question. Quoting neighbouring sentences keeps the answer readable in context.
-        """
-        if not hits:
-            return []
-        order = sorted(range(len(hits)), key=lambda i: -(hits[i].dense if hits[i].dense is not None else -1))
+    def _candidates(self, question: str, terms: QuestionTerms, hits: list[Hit]) -> list[_Candidate]:
+        asked = header_fields_asked(question)
+        strong = [t for t in terms.names + terms.topics if len(t.label) >= 3 or t.label.isascii()]
         cands: list[_Candidate] = []
-        for hi in order:
-            p = hits[hi].passage
-            for n, sp in enumerate(sentence_spans(p.text, 0, len(p.text))):
-                text = p.text[sp.start : sp.end]
-                if len(text) >= _MIN_SENTENCE_CHARS:
-                    span = Span(start=p.start + sp.start, end=p.start + sp.end)
-                    cands.append(_Candidate(hi, n, span, text))
+        for hi, h in enumerate(hits):
+            p = h.passage
+            ctx = f"{p.question}\n{p.title}"
+            for u in units(p):
+                if u.field and u.field not in asked and not _holds_any(u, strong):
+                    continue  # header facts only answer questions about them
+                span = Span(start=p.start + u.start, end=p.start + u.end)
+                c = _Candidate(hi, u.order, span, u.text, u.field)
+                c.coverage = terms.coverage(f"{u.text}\n{ctx}")
+                cands.append(c)
+        return cands
+
+    def _choose(self, question: str, query: str, terms: QuestionTerms, hits: list[Hit]) -> list[_Candidate]:
+        """The best-supported unit, its close neighbours, and a better unit of another passage.
+
+        A unit's score: cosine to the question + 0.15 × key-term coverage of the unit (with its
+        passage's investor question/heading) + 0.10 × coverage of the whole passage + 0.05 × the
+        passage's share of the best fused score + 0.10 for a figure when one is (likely) asked for + 0.10
+        for a header field the question asks about.
+        """
+        cands = self._candidates(question, terms, hits)
         if not cands:
             return []
-        qv = self.embedder.embed_queries([question])[0]
+        qv = self.embedder.embed_queries([query])[0]
         cos = embed_with_cache(self.embedder, [c.text for c in cands], self.cache)[0] @ qv
-        qtok = set(tokenize(question))
+        top = max((h.score for h in hits), default=0.0) or 1.0
+        weights = terms.rarity([c.text for c in cands])  # "app" says more than "提供"
+        passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
+        asked = header_fields_asked(question)
+        qtok = set(tokenize(query))
         for c, s in zip(cands, cos, strict=True):
             overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
-            c.score = float(s) + 0.05 * overlap
-        primary = [c for c in cands if c.hit_index == order[0]]
-        if not primary:  # the closest passage has no usable sentence
-            primary = [c for c in cands if c.hit_index == cands[0].hit_index]
-        best = max(primary, key=lambda c: c.score)
+            c.score = (
+                float(s)
+                + 0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
+                + 0.10 * passage_cov[c.hit_index]
+                + 0.05 * max(hits[c.hit_index].score, 0.0) / top
+                + 0.03 * overlap
+                + (0.10 if terms.prefers_number and has_number(c.text) else 0.0)
+                + (0.10 if c.field and c.field in asked else 0.0)
+                + 0.05 * terms.time_coverage(c.text)
+                - (0.10 if terms.other_years(c.text) else 0.0)
+            )
+        best = max(cands, key=lambda c: c.score)
+        primary = [c for c in cands if c.hit_index == best.hit_index]
         run = [best]
         by_order = {c.order: c for c in primary}
-        while len(run) < self.params.sentences:
+        while len(run) < self.params.sentences and not best.field:
             left, right = by_order.get(run[0].order - 1), by_order.get(run[-1].order + 1)
             options = [
                 c for c in (left, right) if c is not None and c.score >= best.score - self.params.margin
             ]
+            if not options and right is not None and sum(len(c.text) for c in run) < _SHORT_LEAD:
+                options = [right]  # a short lead sentence ("销售费用方面，…相关。") is explained by the next
             if not options:
                 break
             pick = right if right in options else left  # answers elaborate after their lead sentence
             run = [pick, *run] if pick is left else [*run, pick]
         chosen = list(run)
-        others = [c for c in cands if c.hit_index != best.hit_index and c.score > best.score + 0.01]
+        quoted = {c.text for c in run}
+        others = [
+            c
+            for c in cands
+            if c.hit_index != best.hit_index and c.score > best.score - 0.01 and c.text not in quoted
+        ]
         if others and len(chosen) < self.params.sentences + 1:
             chosen.append(max(others, key=lambda c: c.score))
         lead = {hi: max(c.score for c in chosen if c.hit_index == hi) for hi in {c.hit_index for c in chosen}}
@@ -183,7 +271,7 @@ class Answerer:
         runs: list[list[_Candidate]] = []
         for c in chosen:
             last = runs[-1][-1] if runs else None
-            if last and last.hit_index == c.hit_index and c.order == last.order + 1:
+            if last and last.hit_index == c.hit_index and c.order == last.order + 1 and not c.field:
                 runs[-1].append(c)
             else:
                 runs.append([c])
@@ -213,3 +301,10 @@ class Answerer:
             )
             parts.append(f"{quote}[{n}]")
         return citations, parts
+
+
+def _holds_any(u: Unit, terms: list) -> bool:
+    from irqa.rag.evidence import squash
+
+    text = squash(u.text)
+    return any(t.found_in(text) for t in terms)

@@ -113,6 +113,11 @@ _GENERIC_SUBJECTS = {
 }
 
 
+def _word_char(text: str, i: int) -> bool:
+    """An ASCII letter or digit at ``i``: "Hikvision的" still names Hikvision, "insta3600" not Insta360."""
+    return 0 <= i < len(text) and text[i].isascii() and text[i].isalnum()
+
+
 def builtin_aliases() -> dict[str, dict]:
     return json.loads(files("irqa.rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
 
@@ -134,6 +139,9 @@ def abbreviations(short_name: str, full_name: str) -> list[str]:
 class Resolution:
     codes: list[str] = field(default_factory=list)  # indexed companies the question names
     unknown: list[str] = field(default_factory=list)  # names that look like companies we don't index
+    #: with a company filter: the companies the question names instead (never answered from the filter)
+    conflict: list[str] = field(default_factory=list)
+    filter_name: str = ""  # the filter's company, as shown to the user
 
 
 class CompanyResolver:
@@ -170,6 +178,11 @@ class CompanyResolver:
     def names_of(self, code: str) -> list[str]:
         return [n for n, c in self._names if c == code]
 
+    def display_name(self, code: str) -> str:
+        """The short name users know a company by ("虹软科技"), else its code."""
+        entry = self.table.get(code, {})
+        return entry.get("short_name") or entry.get("company") or code
+
     def lookup(self, name_or_code: str) -> str | None:
         """The code for a company name, alias or code (case-insensitive), or None."""
         q = name_or_code.strip()
@@ -194,7 +207,7 @@ class CompanyResolver:
                 a, b = m.span()
                 if any(taken[a:b]):
                     continue
-                if n.isascii() and ((a > 0 and low[a - 1].isalnum()) or (b < len(low) and low[b].isalnum())):
+                if n.isascii() and (_word_char(low, a - 1) or _word_char(low, b)):
                     continue
                 taken[a:b] = [True] * (b - a)
                 found.append((a, b, code))

@@ -100,6 +100,14 @@ def sample_dir() -> Path:
     return Path(str(files("irqa.rag").joinpath("samples")))
 
 
+def _section_text(snap: StoreView, p: Passage) -> str:
+    """The text of the section ``p`` was cut from: every passage of its filing with the same
+    investor question (or, for narrative parts, the same heading)."""
+    key = (p.section, p.question, p.title)
+    parts = [x.text for x in snap.passages_of(p.filing_id) if (x.section, x.question, x.title) == key]
+    return "\n".join(parts) or p.text
+
+
 @dataclass(frozen=True)
 class _Live:
     """What readers use, swapped as one object so a request never mixes two generations."""
@@ -326,15 +334,23 @@ class Engine:
         return q
 
     def resolve(self, question: str, company: str | None = None, live: _Live | None = None) -> Resolution:
-        """Companies the question (or the explicit ``company`` filter) is about."""
+        """Companies the question (or the explicit ``company`` filter) is about.
+
+        With a filter, companies the question names besides the filter's are reported as
+        ``conflict``: the answer is then a refusal naming both, never a quote from the filter's
+        filings about another company's question.
+        """
         live = live or self.live()
         resolver = live.resolver
+        named = resolver.resolve(question, known_term=live.snapshot.knows)
         if company:
             code = resolver.lookup(company)
             if code is None or code not in resolver.indexed:
                 return Resolution(codes=[], unknown=[company])
-            return Resolution(codes=[code])
-        return resolver.resolve(question, known_term=live.snapshot.knows)
+            others = [c for c in named.codes if c != code]
+            conflict = [resolver.display_name(c) for c in others] + list(named.unknown)
+            return Resolution(codes=[code], conflict=conflict, filter_name=resolver.display_name(code))
+        return named
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         """Where ``text`` names companies: (start, end, stock code), from the alias table."""
@@ -362,8 +378,9 @@ class Engine:
         date_from: dt.date | None,
         date_to: dt.date | None,
         mode: Mode,
+        res: Resolution | None = None,
     ) -> tuple[list[Hit], Resolution]:
-        res = self.resolve(q, company, live)
+        res = res or self.resolve(q, company, live)
         codes = res.codes or None
         if company and not res.codes:
             return [], res
@@ -385,21 +402,91 @@ class Engine:
         date_to: dt.date | None = None,
         qid: str | None = None,
     ) -> Answer:
+        """Resolve → retrieve → answer. A question naming several indexed companies ("海康和虹软的
+        研发投入分别是多少") is retrieved and answered per company, and the answer cites each."""
         t0 = time.perf_counter()
         q = self.check_question(question)
         live = self.live()
-        hits, res = self._search(
-            live, q, max(k or self.config.top_k, 10), company, date_from, date_to, "hybrid"
-        )
-        t1 = time.perf_counter()
-        self._install_sentence_cache()
-        answerer = Answerer(self.query_embedder, self.config.answer, cache=self._sentence_cache)
-        names = frozenset(w for code in res.codes for n in live.resolver.names_of(code) for w in words(n))
-        answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
+        k_ask = max(k or self.config.top_k, 10)
+        res = self.resolve(q, company, live)
+        if len(res.codes) > 1 and not company and not res.conflict:
+            answer = self._ask_each(live, q, k_ask, res, date_from, date_to, qid, t0)
+        else:
+            hits, res = self._search(live, q, k_ask, company, date_from, date_to, "hybrid", res)
+            t1 = time.perf_counter()
+            answer = self._answer(live, q, hits, res, qid)
+            answer.timings_ms = {"retrieve": (t1 - t0) * 1000}
         t2 = time.perf_counter()
-        answer.timings_ms = {
-            "retrieve": (t1 - t0) * 1000,
-            "answer": (t2 - t1) * 1000,
-            "total": (t2 - t0) * 1000,
-        }
+        answer.timings_ms["answer"] = (t2 - t0) * 1000 - answer.timings_ms.get("retrieve", 0.0)
+        answer.timings_ms["total"] = (t2 - t0) * 1000
         return answer
+
+    def _answer(
+        self,
+        live: _Live,
+        q: str,
+        hits: list[Hit],
+        res: Resolution,
+        qid: str | None,
+        named: list[str] | None = None,
+    ) -> Answer:
+        self._install_sentence_cache()
+        answerer = Answerer(
+            self.query_embedder,
+            self.config.answer,
+            cache=self._sentence_cache,
+            section=lambda p: _section_text(live.snapshot, p),
+        )
+        names = frozenset(n for code in named or res.codes for n in live.resolver.names_of(code))
+        names |= frozenset(w for n in names for w in words(n))
+        return answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
+
+    def _ask_each(
+        self,
+        live: _Live,
+        q: str,
+        k: int,
+        res: Resolution,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+        qid: str | None,
+        t0: float,
+    ) -> Answer:
+        parts: list[tuple[str, Answer]] = []
+        retrieve = 0.0
+        for code in res.codes:
+            t = time.perf_counter()
+            hits = live.retriever.search(
+                expand_query(q), k, filters=Filters(codes=[code], date_from=date_from, date_to=date_to)
+            )
+            retrieve += time.perf_counter() - t
+            one = Resolution(codes=[code])
+            answer = self._answer(live, q, hits, one, qid, named=res.codes)
+            parts.append((live.resolver.display_name(code), answer))
+        answered = [(n, a) for n, a in parts if not a.abstained]
+        passages = [h for group in zip(*(a.passages for _, a in parts), strict=False) for h in group]
+        passages = [h.model_copy(update={"rank": i}) for i, h in enumerate(passages, start=1)]
+        if not answered:
+            why = " ".join(f"{n}: {a.answer}" for n, a in parts)
+            out = Answer(id=qid, question=q, answer=why, abstained=True, passages=passages[:3])
+        else:
+            citations = []
+            for _, a in answered:
+                citations += [
+                    c.model_copy(update={"n": len(citations) + i}) for i, c in enumerate(a.citations, 1)
+                ]
+            text = " ".join(f"{c.quote}[{c.n}]" for c in citations)
+            silent = [n for n, a in parts if a.abstained]
+            if silent:
+                text += f" ({'、'.join(silent)}: no answer in the indexed filings.)"
+            out = Answer(
+                id=qid,
+                question=q,
+                answer=text,
+                abstained=False,
+                citations=citations,
+                passages=passages,
+                company=res.codes[0],
+            )
+        out.timings_ms = {"retrieve": retrieve * 1000}
+        return out

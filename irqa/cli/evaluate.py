@@ -80,6 +80,55 @@ def questions_cmd(
         _write(results, json_out, html_out)
 
 
+@app.command("chat")
+def chat_cmd(
+    file: Annotated[Path, typer.Argument(help="Conversations (JSONL, see eval/chat.py).")],
+    index: IndexOpt = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Score follow-up handling: each conversation's last question, rewritten as the chat API does."""
+    import json
+    import time
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from irqa.api.chat import standalone_question
+    from irqa.api.schemas import ChatMessage
+    from irqa.eval.chat import chat_metrics, load_chats, score_chat
+
+    with user_errors():
+        cases = load_chats(file)
+        engine = open_engine(index)
+        rows = []
+        for case in cases:
+            t0 = time.perf_counter()
+            msgs = [ChatMessage(role=m.role, content=m.content) for m in case.messages]
+            turn = standalone_question(engine, msgs)
+            answer = engine.ask(turn.question, company=turn.company)
+            rows.append(score_chat(case, turn.question, answer, (time.perf_counter() - t0) * 1000))
+    metrics = chat_metrics(rows)
+    table = Table(title=f"{file.stem} (chat)")
+    table.add_column("metric")
+    table.add_column("irqa", justify="right")
+    for key, val in metrics.items():
+        table.add_row(escape(key), "–" if val is None else f"{val:.3f}" if val <= 1 else f"{val:.1f}")
+    out.print(table)
+    for r in rows:
+        if not r.cited:
+            err.print(f"[yellow]miss[/] {r.id} {r.asked!r} → {r.standalone!r}", highlight=False)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            "kind": "chat",
+            "dataset": file.stem,
+            "metrics": metrics,
+            "rows": [r.model_dump() for r in rows],
+        }
+        json_out.write_text(json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+        err.print(f"wrote {json_out}", highlight=False)
+
+
 @app.command("beir")
 def beir_cmd(
     directory: Annotated[Path, typer.Argument(help="BEIR dataset: corpus.jsonl, queries.jsonl, qrels/.")],

@@ -28,7 +28,7 @@ from irqa.rag.ingest.chunk import chunk_filing
 from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
-from irqa.rag.ingest.parse import parse_normalized
+from irqa.rag.ingest.parse import check_structure, parse_normalized
 from irqa.rag.lexical import add_words, tokenize
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store import Store, StoreView, Upsert
