@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from irqa.rag.grounding import (
     SentenceStream,
     Source,
@@ -30,7 +29,9 @@ VIDEO = (
 LIDAR = "公司自主研发的量子点激光雷达“银河一号”已于2025年2月完成车规级认证，预计2025年第三季度开始向两家新能源车企批量供货。"
 
 
-def passage(pid: str, text: str, code: str = "688088", company: str = "虹软科技", start: int = 100) -> Passage:
+def passage(
+    pid: str, text: str, code: str = "688088", company: str = "虹软科技", start: int = 100
+) -> Passage:
     return Passage(
         id=pid,
         filing_id=f"{code}-2024-007",
@@ -56,7 +57,12 @@ SOURCES = {
 def mentions(text: str) -> list[tuple[int, int, str]]:
     """The alias table's answer for these three companies (what ``Engine.mentions`` does)."""
     out = []
-    for name, code in (("虹软科技", "688088"), ("ArcSoft", "688088"), ("星河光电", "688999"), ("海康威视", "002415")):
+    for name, code in (
+        ("虹软科技", "688088"),
+        ("ArcSoft", "688088"),
+        ("星河光电", "688999"),
+        ("海康威视", "002415"),
+    ):
         i = text.find(name)
         if i >= 0:
             out.append((i, i + len(name), code))
@@ -91,7 +97,7 @@ def test_supported_sentences_pass(sentence):
         ("Revenue grew 11.97% [2].", "numbers"),  # right figure, wrong passage
         ("星河光电计划向四家车企供货[3]。", "numbers"),  # 四家 is not 两家
         ("It supplies five carmakers [3].", "numbers"),  # English number word
-        ("The lidar was certified in July 2025 [3].", "numbers"),  # wrong month
+        ("The lidar was certified in November 2025 [3].", "numbers"),  # wrong month
         ("Revenue grew 11.97%.", "cites no passage"),  # no citation
         ("Revenue grew 11.97% [7].", "not given"),  # a passage it was not given
         ("海康威视的营业收入同比上升11.97%[1]。", "company"),  # another company's figure
@@ -143,4 +149,6 @@ def test_the_quote_is_the_supporting_sentence():
     c = check_sentence("Headcount in R&D was 595 people [1].", SOURCES, mentions)
     span = support(c, SOURCES[1])
     p = SOURCES[1].passage
-    assert p.text[span.start - p.start : span.end - p.start].startswith("截至2024年6月30日，公司研发人员595人")
+    assert p.text[span.start - p.start : span.end - p.start].startswith(
+        "截至2024年6月30日，公司研发人员595人"
+    )
