@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(3, ge=1, le=10)
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
+    # generative answers (any OpenAI-compatible server: vLLM, llama.cpp, Ollama, a hosted API)
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset: extractive only."
+    )
+    llm_model: str = Field("default", description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(None, description="Key for the LLM server, when it needs one.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds for a whole reply before the fallback.")
+    llm_passages: int = Field(4, ge=1, le=20, description="How many of the best passages the LLM sees.")
+    llm_max_tokens: int = Field(400, ge=16, description="Longest reply asked of the LLM.")
+
     # limits
     max_question_chars: int = Field(2000, ge=1)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)

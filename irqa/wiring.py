@@ -14,6 +14,7 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.factory import load_embedder
 from irqa.rag.answer import AnswerParams
 from irqa.rag.engine import Engine, EngineConfig
+from irqa.rag.generate import LlmConfig
 from irqa.rag.retriever import FusionParams
 from irqa.settings import Settings
 
@@ -33,6 +34,20 @@ def answer_params(s: Settings) -> AnswerParams:
     return AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
 
 
+def llm_config(s: Settings) -> LlmConfig | None:
+    """The generative model, when ``IRQA_LLM_BASE_URL`` is set; None keeps answers extractive."""
+    if not s.llm_base_url:
+        return None
+    return LlmConfig(
+        base_url=s.llm_base_url,
+        model=s.llm_model,
+        api_key=s.llm_api_key,
+        timeout=s.llm_timeout,
+        passages=s.llm_passages,
+        max_tokens=s.llm_max_tokens,
+    )
+
+
 def engine_config(s: Settings) -> EngineConfig:
     return EngineConfig(
         index=s.index,
@@ -44,6 +59,7 @@ def engine_config(s: Settings) -> EngineConfig:
         max_question_chars=s.max_question_chars,
         fusion=fusion_params(s),
         answer=answer_params(s),
+        llm=llm_config(s),
     )
 
 

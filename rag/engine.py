@@ -327,32 +327,17 @@ class Engine:
         mode: AnswerMode | None = None,
     ) -> Answer:
         """What users get: generated and checked when an LLM is configured, else :meth:`ask`."""
-        *_, final = self.answer_stream(
-            question, k, company=company, date_from=date_from, date_to=date_to, qid=qid, mode=mode
-        )
+        extractive = self.ask(question, k, company=company, date_from=date_from, date_to=date_to, qid=qid)
+        *_, final = self.generate(extractive, mode)
         assert isinstance(final, Answer)
         return final
 
-    def answer_stream(
-        self,
-        question: str,
-        k: int | None = None,
-        *,
-        company: str | None = None,
-        date_from: dt.date | None = None,
-        date_to: dt.date | None = None,
-        qid: str | None = None,
-        mode: AnswerMode | None = None,
-    ) -> Iterator[Sentence | Answer]:
-        """Verified sentences as the model writes them, then the final ``Answer``.
+    def generate(self, extractive: Answer, mode: AnswerMode | None = None) -> Iterator[Sentence | Answer]:
+        """Verified sentences as the model writes them, then the final ``Answer`` (always last).
 
-        ``mode="extractive"`` (or no LLM) yields :meth:`ask`'s answer alone. Question errors are
-        raised before the first item, so callers can still answer with an error status.
+        ``extractive`` is :meth:`ask`'s answer: its hits are what the model sees, and it is what
+        is served when there is no LLM, ``mode="extractive"``, or nothing the model said passed.
         """
-        extractive = self.ask(question, k, company=company, date_from=date_from, date_to=date_to, qid=qid)
-        return self._generated(extractive, mode)
-
-    def _generated(self, extractive: Answer, mode: AnswerMode | None) -> Iterator[Sentence | Answer]:
         if mode == "extractive":
             yield extractive
             return

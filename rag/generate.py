@@ -216,8 +216,8 @@ class GroundedGenerator:
                     if (s := judge(raw)) is not None:
                         yield s
         except Exception as e:  # any failure of the model or its server ends in the fallback, never a 500
-            log.warning("LLM call failed: %s: %s", type(e).__name__, e)
-            warning = f"the language model failed ({_describe(e)})"
+            log.debug("LLM call failed: %s: %s", type(e).__name__, e)
+            warning = f"the language model at {cfg.base_url} failed ({_describe(e)})"
         t1 = time.perf_counter()
         timings = dict(extractive.timings_ms) | {"generate": (t1 - t0) * 1000}
         timings["total"] = timings.get("total", 0.0) + timings["generate"]
