@@ -191,3 +191,57 @@ def test_api_ask_and_chat_answer_generatively_or_fall_back(llm_api):
     )
     content = "".join(ch["choices"][0]["delta"].get("content", "") for _, ch in chunks[:-1])
     assert "Sources:" in content
+
+
+def test_web_page_shows_a_generated_or_fallback_answer_with_citations(browser, llm_api):
+    from tests.helpers import ARTIFACTS
+
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(llm_api.url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        page.locator("#question").fill(TURBO_EN)
+        page.keyboard.press("Enter")
+        card = page.locator(".answer").first
+        card.locator(".timing", has_text="Answered in").wait_for(timeout=300_000)
+        page.screenshot(path=str(ARTIFACTS / "web-generative.png"))
+        assert card.locator(".citation").count() >= 1
+        assert card.locator(".answer-text .marker").count() >= 1
+        if "generative" in (card.get_attribute("class") or ""):
+            assert card.locator(".mode").is_visible()
+        else:  # the model's reply did not pass: the quoted answer, and the page says why
+            assert card.locator(".warning").is_visible()
+        card.locator(".answer-text .marker").first.click()
+        page.locator("#panel-text mark.hl").wait_for()
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_retriever_in_an_lcel_chain_with_the_real_llm(sample_engine, llm):
+    """The README's chain, word for word but for the engine and the server."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+    from langchain_openai import ChatOpenAI
+
+    from irqa.langchain import IrqaRetriever, format_documents
+
+    retriever = IrqaRetriever(engine=sample_engine, k=2, company="虹软")
+    prompt = ChatPromptTemplate.from_template(
+        "Answer from the numbered passages and cite them as [n].\n\n{context}\n\nQuestion: {question}"
+    )
+    llm_ = ChatOpenAI(
+        base_url=llm.url, model=MODEL, api_key="none", max_tokens=60, temperature=0, timeout=120
+    )
+    chain = (
+        {"context": retriever | format_documents, "question": RunnablePassthrough()}
+        | prompt
+        | llm_
+        | StrOutputParser()
+    )
+    reply = chain.invoke(TURBO_EN)
+    assert isinstance(reply, str) and reply.strip()
