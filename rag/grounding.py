@@ -188,11 +188,19 @@ class Source:
     names: tuple[str, ...] = ()
 
     @property
-    def evidence(self) -> str:
-        """Everything a cited sentence may draw on: the text, the question it answers, header facts."""
+    def facts(self) -> str:
+        """What the company said, and the record's header facts: the only source of numbers.
+
+        The investor's question is left out: a figure an investor suggests is not a disclosure.
+        """
         p = self.passage
         date = [p.date.isoformat(), f"{p.date.year}年{p.date.month}月{p.date.day}日"] if p.date else []
-        return "\n".join([p.text, p.question, p.title, p.company, p.code, p.record_no, *date, *self.names])
+        return "\n".join([p.text, p.title, p.company, p.code, p.record_no, *date])
+
+    @property
+    def evidence(self) -> str:
+        """Everything a name may rest on: the facts, the question answered, the company's names."""
+        return "\n".join([self.facts, self.passage.question, *self.names])
 
 
 @dataclass
@@ -382,7 +390,7 @@ def check_sentence(raw: str, sources: dict[int, Source], mentions: Mentions | No
     cited = [sources[n] for n in cites]
     evidence = "\n".join(s.evidence for s in cited)
     low_evidence = evidence.lower()
-    held = numbers(evidence, lenient=True)
+    held = numbers("\n".join(s.facts for s in cited), lenient=True)
     missing = sorted(numbers(text) - held)
     if missing:
         out.problems.append(f"numbers not in the cited passages: {missing}")

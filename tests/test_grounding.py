@@ -50,7 +50,13 @@ def passage(
 SOURCES = {
     1: Source(1, passage("688088-2024-007#1", REVENUE), names=("虹软科技", "虹软", "ArcSoft")),
     2: Source(2, passage("688088-2024-007#2", VIDEO, start=900), names=("虹软科技", "虹软", "ArcSoft")),
-    3: Source(3, passage("688999-2025-001#1", LIDAR, code="688999", company="星河光电"), names=("星河光电",)),
+    3: Source(
+        3,
+        passage("688999-2025-001#1", LIDAR, code="688999", company="星河光电").model_copy(
+            update={"question": "成本会降到2024元吗？", "record_no": "2025-001", "date": dt.date(2025, 3, 12)}
+        ),
+        names=("星河光电",),
+    ),
 }
 
 
@@ -103,6 +109,7 @@ def test_supported_sentences_pass(sentence):
         ("海康威视的营业收入同比上升11.97%[1]。", "company"),  # another company's figure
         ("ArcSoft partners with Qualcomm on Turbo Fusion [2].", "names"),  # invented partner
         ("The CEO Zhang Wei said video is important [2].", "names"),  # invented person
+        ("Operating costs are 2024 yuan [3].", "numbers"),  # only in the investor's question
     ],
 )
 def test_unsupported_sentences_fail(sentence, problem):
