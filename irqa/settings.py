@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(30.0, gt=0, description="Seconds for a whole reply before the fallback.")
     llm_passages: int = Field(4, ge=1, le=20, description="How many of the best passages the LLM sees.")
     llm_max_tokens: int = Field(400, ge=16, description="Longest reply asked of the LLM.")
+    llm_extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Extra JSON fields for each LLM request, server-specific, e.g. {"top_k": 20} (vLLM) '
+        'or a llama.cpp "grammar".',
+    )
 
     # limits
     max_question_chars: int = Field(2000, ge=1)

@@ -45,6 +45,7 @@ def llm_config(s: Settings) -> LlmConfig | None:
         timeout=s.llm_timeout,
         passages=s.llm_passages,
         max_tokens=s.llm_max_tokens,
+        extra_body=dict(s.llm_extra_body),
     )
 
 

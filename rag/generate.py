@@ -26,6 +26,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,18 +204,19 @@ class GroundedGenerator:
         splitter = SentenceStream()
         deadline = time.monotonic() + cfg.timeout
         try:
-            for chunk in self._runnable().stream(inputs):
-                reply.append(chunk)
-                for raw in splitter.feed(chunk):
-                    if (s := judge(raw)) is not None:
-                        yield s
-                if time.monotonic() > deadline:
-                    warning = f"the language model did not finish within {cfg.timeout:g} s"
-                    break
-            else:
-                for raw in splitter.flush():
-                    if (s := judge(raw)) is not None:
-                        yield s
+            with closing(self._runnable().stream(inputs)) as chunks:  # closed on timeout or failure too
+                for chunk in chunks:
+                    reply.append(chunk)
+                    for raw in splitter.feed(chunk):
+                        if (s := judge(raw)) is not None:
+                            yield s
+                    if time.monotonic() > deadline:
+                        warning = f"the language model did not finish within {cfg.timeout:g} s"
+                        break
+                else:
+                    for raw in splitter.flush():
+                        if (s := judge(raw)) is not None:
+                            yield s
         except Exception as e:  # any failure of the model or its server ends in the fallback, never a 500
             log.debug("LLM call failed: %s: %s", type(e).__name__, e)
             warning = f"the language model at {cfg.base_url} failed ({_describe(e)})"

