@@ -11,7 +11,18 @@ import datetime as dt
 from typing import Any, Literal
 
 from irqa.rag.ingest.pipeline import IngestReport
-from irqa.rag.models import Answer, Citation, Filing, FilingHeader, FilingSummary, Hit, Passage, Segment
+from irqa.rag.models import (
+    Answer,
+    AnswerMode,
+    Citation,
+    Filing,
+    FilingHeader,
+    FilingSummary,
+    Grounding,
+    Hit,
+    Passage,
+    Segment,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -27,6 +38,11 @@ class AskFields(BaseModel):
     date_from: dt.date | None = Field(None, description="Only filings dated on or after (YYYY-MM-DD).")
     date_to: dt.date | None = Field(None, description="Only filings dated on or before (YYYY-MM-DD).")
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve (default: server's top_k).")
+    mode: AnswerMode | None = Field(
+        None,
+        description="`extractive` forces quoted sentences; default: `generative` when the server has an "
+        "LLM (`IRQA_LLM_BASE_URL`), else extractive.",
+    )
 
 
 class AskRequest(AskFields):
@@ -94,13 +110,36 @@ class HitOut(BaseModel):
         )
 
 
+class GroundingOut(BaseModel):
+    verified: bool = Field(
+        description="True when nothing in the answer's source text failed the check: extractive quotes "
+        "always; a generated reply only when every sentence passed."
+    )
+    unsupported: list[str] = Field(
+        description="Generated sentences that were NOT served (no citation, or a number or name "
+        "that no cited passage holds), verbatim."
+    )
+
+    @classmethod
+    def of(cls, g: Grounding) -> GroundingOut:
+        return cls(verified=g.verified, unsupported=list(g.unsupported))
+
+
 class AnswerOut(BaseModel):
     """One answer: ``POST /v1/ask``, ``irqa ask --json`` and each ``irqa batch`` line."""
 
     id: str | int | None
     question: str
-    answer: str = Field(description="Quoted sentences with [n] citation markers, or the abstention reason.")
+    answer: str = Field(
+        description="Quoted sentences (extractive) or checked generated sentences, with [n] citation "
+        "markers; or the abstention reason."
+    )
     abstained: bool
+    mode: AnswerMode = Field(description="`generative`: written by the LLM, every served sentence checked.")
+    grounding: GroundingOut
+    warning: str | None = Field(
+        None, description="Why the answer is not what was asked for (e.g. the LLM was unreachable)."
+    )
     citations: list[CitationOut]
     passages: list[HitOut] = Field(description="Ranked passages; on abstention, the nearest ones.")
     timings_ms: dict[str, float]
@@ -112,6 +151,9 @@ class AnswerOut(BaseModel):
             question=a.question,
             answer=a.answer,
             abstained=a.abstained,
+            mode=a.mode,
+            grounding=GroundingOut.of(a.grounding),
+            warning=a.warning,
             citations=[CitationOut.of(c) for c in a.citations],
             passages=[HitOut.of(h) for h in a.passages],
             timings_ms={k: round(v, 2) for k, v in a.timings_ms.items()},
@@ -257,6 +299,7 @@ class ChatRequest(BaseModel):
     company: str | None = Field(None, description="irqa extension: restrict to one company.")
     date_from: dt.date | None = Field(None, description="irqa extension.")
     date_to: dt.date | None = Field(None, description="irqa extension.")
+    mode: AnswerMode | None = Field(None, description="irqa extension: `extractive` forces quoted answers.")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

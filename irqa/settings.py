@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
     # limits (README "Security and limits"; each one stopped a real attack or accident)
+    # generative answers (any OpenAI-compatible server: vLLM, llama.cpp, Ollama, a hosted API)
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset: extractive only."
+    )
+    llm_model: str = Field("default", description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(None, description="Key for the LLM server, when it needs one.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds for a whole reply before the fallback.")
+    llm_passages: int = Field(4, ge=1, le=20, description="How many of the best passages the LLM sees.")
+    llm_max_tokens: int = Field(400, ge=16, description="Longest reply asked of the LLM.")
+    llm_extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Extra JSON fields for each LLM request, server-specific, e.g. {"top_k": 20} (vLLM) '
+        'or a llama.cpp "grammar".',
+    )
+
+    # limits
     max_question_chars: int = Field(2000, ge=1)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_filing_chars: int = Field(2_000_000, ge=1000, description="Characters of text per file.")

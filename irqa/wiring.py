@@ -15,6 +15,7 @@ from irqa.embeddings.factory import load_embedder, query_spec
 from irqa.rag.answer import AnswerParams
 from irqa.rag.engine import Engine, EngineConfig
 from irqa.rag.errors import IrqaError
+from irqa.rag.generate import LlmConfig
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.retriever import FusionParams
 from irqa.settings import Settings
@@ -45,6 +46,21 @@ def ingest_limits(s: Settings) -> IngestLimits:
     )
 
 
+def llm_config(s: Settings) -> LlmConfig | None:
+    """The generative model, when ``IRQA_LLM_BASE_URL`` is set; None keeps answers extractive."""
+    if not s.llm_base_url:
+        return None
+    return LlmConfig(
+        base_url=s.llm_base_url,
+        model=s.llm_model,
+        api_key=s.llm_api_key,
+        timeout=s.llm_timeout,
+        passages=s.llm_passages,
+        max_tokens=s.llm_max_tokens,
+        extra_body=dict(s.llm_extra_body),
+    )
+
+
 def engine_config(s: Settings) -> EngineConfig:
     return EngineConfig(
         index=s.index,
@@ -58,6 +74,7 @@ def engine_config(s: Settings) -> EngineConfig:
         fusion=fusion_params(s),
         answer=answer_params(s),
         limits=ingest_limits(s),
+        llm=llm_config(s),
     )
 
 

@@ -144,6 +144,16 @@ class Citation(BaseModel):
     end: int = 0
 
 
+class Grounding(BaseModel):
+    """How far the answer's text is backed by the filings (``irqa.rag.grounding``)."""
+
+    verified: bool = True  # extractive quotes always; a generated reply only when every sentence passed
+    unsupported: list[str] = Field(default_factory=list)  # generated sentences not served, verbatim
+
+
+AnswerMode = Literal["generative", "extractive"]
+
+
 class Answer(BaseModel):
     """The result of asking a question (its wire shape is ``irqa.api.schemas.AnswerOut``)."""
 
@@ -155,3 +165,6 @@ class Answer(BaseModel):
     passages: list[Hit] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     company: str | None = None  # resolved company code, if the question named one
+    mode: AnswerMode = "extractive"  # "generative": written by the configured LLM, sentence-checked
+    grounding: Grounding = Field(default_factory=Grounding)
+    warning: str | None = None  # e.g. the LLM was unreachable and the extractive answer is served

@@ -115,6 +115,15 @@ def test_ask_answers_with_citations_that_locate_the_quote(http):
     assert any("功耗" in c["quote"] for c in a["citations"])
 
 
+def test_without_an_llm_answers_stay_extractive(http):
+    a = http.post("/v1/ask", json={"question": TURBO}).json()
+    assert a["mode"] == "extractive" and a["warning"] is None
+    assert a["grounding"] == {"verified": True, "unsupported": []}
+    g = http.post("/v1/ask", json={"question": TURBO, "mode": "generative"}).json()
+    assert g["mode"] == "extractive" and "no language model" in g["warning"]
+    assert g["answer"] == a["answer"]
+
+
 def test_ask_filters_by_company_and_date(http):
     a = http.post("/v1/ask", json={"question": "研发投入", "company": "海康威视", "k": 5}).json()
     assert a["passages"] and {p["code"] for p in a["passages"]} == {"002415"}

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from irqa.api import sse
 from irqa.api.deps import Ready, check_dates
-from irqa.api.schemas import AnswerOut, AskRequest, HitOut, SearchOut, error_responses
+from irqa.api.schemas import AnswerOut, AskRequest, CitationOut, HitOut, SearchOut, error_responses
+from irqa.rag.generate import Sentence
+from irqa.rag.models import Answer
 
 router = APIRouter(tags=["questions"])
 
@@ -27,7 +29,9 @@ router = APIRouter(tags=["questions"])
                 }
             },
             "description": "The answer; with `stream: true` server-sent events "
-            "(`citations`, `delta`…, `done`).",
+            "(`citations`, `delta`…, `done`). A generated answer streams each sentence once it passed "
+            "the grounding check; a `citations` event (the whole list so far) precedes a sentence that "
+            "cites a new passage. `done` carries the final answer, `mode`, `grounding` and `warning`.",
         },
         **error_responses(400, 413, 422, 503),
     },
@@ -35,10 +39,11 @@ router = APIRouter(tags=["questions"])
 def ask(req: AskRequest, eng: Ready) -> Any:
     check_dates(req.date_from, req.date_to)
     a = eng.ask(req.question, k=req.k, company=req.company, date_from=req.date_from, date_to=req.date_to)
-    body = AnswerOut.of(a)
+    items = eng.generate(a, req.mode)
     if not req.stream:
-        return body
-    return sse.response(_ask_events(body))
+        *_, final = items
+        return AnswerOut.of(final)
+    return sse.response(_ask_events(a, items))
 
 
 @router.get(
@@ -60,12 +65,31 @@ def search(
     return SearchOut(query=q.strip(), hits=[HitOut.of(h) for h in hits])
 
 
-def _ask_events(body: AnswerOut) -> Iterator[bytes]:
-    """``citations`` first (with the nearest passages, for abstentions), then text, then ``done``."""
-    data = body.model_dump(mode="json")
-    yield sse.event(
-        {k: data[k] for k in ("id", "question", "abstained", "citations", "passages")}, "citations"
-    )
-    for piece in sse.pieces(body.answer):
-        yield sse.event({"text": piece}, "delta")
-    yield sse.event({k: data[k] for k in ("answer", "abstained", "timings_ms")}, "done")
+_HEAD = ("id", "question", "abstained", "citations", "passages")
+_DONE = ("answer", "abstained", "mode", "grounding", "warning", "citations", "timings_ms")
+
+
+def _ask_events(asked: Answer, items: Iterator[Sentence | Answer]) -> Iterator[bytes]:
+    """``citations`` first (with the nearest passages, for abstentions), then text, then ``done``.
+
+    A generated answer sends each sentence as it passes the grounding check; one served whole
+    (extractive, or the fallback) is cut into short pieces the same way.
+    """
+    citations: list[dict] = []
+    for item in items:
+        if isinstance(item, Answer):
+            data = AnswerOut.of(item).model_dump(mode="json")
+            if not citations:  # nothing streamed yet: the whole answer now
+                yield sse.event({k: data[k] for k in _HEAD}, "citations")
+                for piece in sse.pieces(item.answer):
+                    yield sse.event({"text": piece}, "delta")
+            yield sse.event({k: data[k] for k in _DONE}, "done")
+            return
+        new = [CitationOut.of(c).model_dump(mode="json") for c in item.new_citations]
+        if not citations:
+            head = AnswerOut.of(asked).model_dump(mode="json", include={"id", "question", "passages"})
+            yield sse.event(head | {"abstained": False, "mode": "generative", "citations": new}, "citations")
+        elif new:
+            yield sse.event({"citations": citations + new}, "citations")
+        citations += new
+        yield sse.event({"text": item.text}, "delta")

@@ -158,19 +158,75 @@ async function ask(question) {
   $("#empty").hidden = true;
   const pending = el("div", { class: "answer pending", role: "status", text: `Searching the filings for “${question}”…` });
   $("#answers").prepend(pending);
+  // A generated answer arrives sentence by sentence, each after it passed the grounding check:
+  // it is drawn as it grows. A quoted (extractive) answer is drawn once, when it is complete.
+  let card = pending;
+  const a = { question, answer: "", abstained: false, citations: [], passages: [] };
+  const show = (streaming) => {
+    const node = renderAnswer(a, f, streaming);
+    card.replaceWith(node);
+    card = node;
+  };
   try {
-    const answer = await api("/v1/ask", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question, ...f }),
+    let finished = false;
+    await askStream({ question, ...f }, (name, data) => {
+      if (name === "citations") Object.assign(a, data);
+      else if (name === "delta") a.answer += data.text;
+      else if (name === "done") {
+        Object.assign(a, data);
+        finished = true;
+      }
+      if (finished) show(false);
+      else if (a.mode === "generative") show(true);
     });
-    pending.replaceWith(renderAnswer(answer, f));
+    if (!finished) throw new Error("the answer stream ended early");
   } catch (err) {
-    pending.replaceWith(el("div", { class: "answer error", role: "alert", text: `Could not answer: ${err.message}` }));
+    card.replaceWith(el("div", { class: "answer error", role: "alert", text: `Could not answer: ${err.message}` }));
   } finally {
     btn.disabled = false;
     btn.textContent = "Ask";
   }
+}
+
+// POST /v1/ask with stream: true; calls onEvent(name, data) for each server-sent event
+async function askStream(body, onEvent) {
+  const res = await fetch("/v1/ask", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
+  if (!res.ok) {
+    let err = null;
+    try {
+      err = await res.json();
+    } catch {
+      err = null;
+    }
+    throw new Error(err?.error?.message || `${res.status} ${res.statusText}`);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  const dispatch = (block) => {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+    }
+    if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      dispatch(buf.slice(0, i));
+      buf = buf.slice(i + 2);
+    }
+  }
+  if (buf.trim()) dispatch(buf);
 }
 
 function companyName(code) {
@@ -178,7 +234,7 @@ function companyName(code) {
   return c ? c.short_name || c.company : code;
 }
 
-function renderAnswer(a, f) {
+function renderAnswer(a, f, streaming = false) {
   const node = $("#answer-tpl").content.firstElementChild.cloneNode(true);
   node.querySelector(".asked").textContent = a.question;
   const scope = [];
@@ -208,9 +264,38 @@ function renderAnswer(a, f) {
     node.querySelector(".sources-h").hidden = !a.citations.length;
     for (const c of a.citations) cites.append(renderCitation(c));
   }
+  renderProvenance(node, a, streaming);
   const t = a.timings_ms || {};
-  node.querySelector(".timing").textContent = t.total ? `Answered in ${ms(t.total)}` : "";
+  node.querySelector(".timing").textContent = streaming
+    ? "Writing… each sentence appears once the cited passages are found to hold it."
+    : t.total
+      ? `Answered in ${ms(t.total)}`
+      : "";
   return node;
+}
+
+// how the answer was made: generated and checked, or quoted; a warning; sentences held back
+function renderProvenance(node, a, streaming) {
+  const mode = node.querySelector(".mode");
+  if (a.mode === "generative") {
+    node.classList.add("generative");
+    mode.hidden = false;
+    mode.textContent = "Written by a language model from the cited passages; every sentence shown was checked against them (numbers and names included).";
+  }
+  const warning = node.querySelector(".warning");
+  if (a.warning) {
+    warning.hidden = false;
+    warning.textContent = `Note: ${a.warning}.`;
+  }
+  const held = (a.grounding && a.grounding.unsupported) || [];
+  const box = node.querySelector(".unsupported");
+  if (held.length && !streaming) {
+    box.hidden = false;
+    const n = held.length;
+    box.querySelector("summary").textContent = `${n} generated sentence${n > 1 ? "s" : ""} not shown: the cited passages do not hold ${n > 1 ? "them" : "it"}`;
+    const list = box.querySelector("ul");
+    for (const s of held) list.append(el("li", { text: s }));
+  }
 }
 
 // answer text with [n] markers turned into buttons

@@ -29,12 +29,24 @@ if TYPE_CHECKING:
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="Only filings dated on/after (YYYY-MM-DD).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Only filings dated on/before (YYYY-MM-DD).")]
+ExtractiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extractive", help="Quote the filings even when an LLM is configured (IRQA_LLM_BASE_URL)."
+    ),
+]
 
 
 def render_answer(answer: Answer, show: int = 3) -> None:
     style = "yellow" if answer.abstained else "green"
     title = "No answer in the indexed filings" if answer.abstained else "Answer"
+    if answer.mode == "generative":
+        title = "Answer (generated; every sentence checked against the cited passages)"
     out.print(Panel(answer.answer, title=title, border_style=style, expand=False), highlight=False)
+    if answer.warning:
+        err.print(f"[yellow]warning:[/] {answer.warning}", highlight=False)
+    for s in answer.grounding.unsupported:
+        out.print(f"[dim]not shown (failed the grounding check): {s}[/]", highlight=False)
     for c in answer.citations:
         date = c.date.isoformat() if c.date else "date unknown"
         out.print(
@@ -72,15 +84,21 @@ def ask(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     k: KOpt = 10,
+    extractive: ExtractiveOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question with quotes from the filings and numbered citations."""
+    """Answer a question with numbered citations: quotes, or checked LLM sentences when one is set."""
     from irqa.api.schemas import AnswerOut
 
     with user_errors():
         engine = open_engine(index)
-        answer = engine.ask(
-            question, k, company=company, date_from=parse_date(date_from), date_to=parse_date(date_to)
+        answer = engine.answer(
+            question,
+            k,
+            company=company,
+            date_from=parse_date(date_from),
+            date_to=parse_date(date_to),
+            mode="extractive" if extractive else None,
         )
     if as_json:
         print(AnswerOut.of(answer).model_dump_json(indent=2))
@@ -115,7 +133,7 @@ def batch(
     file: Annotated[
         Path,
         typer.Argument(
-            help='JSONL, one {"id", "question"} per line; "company", "date_from", "date_to", "k" as /v1/ask.'
+            help='JSONL, one {"id", "question"} per line; "company", "date_from", "date_to", "k", "mode" as /v1/ask.'
         ),
     ],
     index: IndexOpt = None,
@@ -151,13 +169,14 @@ def batch(
                     try:
                         item = BatchItem.model_validate(rec.obj)
                         qid = item.id if item.id is not None else rec.line
-                        answer = engine.ask(
+                        answer = engine.answer(
                             item.question,
                             item.k or k,
                             company=item.company,
                             date_from=item.date_from,
                             date_to=item.date_to,
                             qid=str(qid),
+                            mode=item.mode,
                         )
                         row = AnswerOut.of(answer).model_dump(mode="json") | {"id": qid}
                     except ValidationError as e:

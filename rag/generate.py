@@ -1,0 +1,291 @@
+"""Generative answers through LangChain, served only as far as the grounding check allows.
+
+The extractive answer is always computed first (it is cheap, and it is the fallback). When an
+OpenAI-compatible LLM is configured and the extractive answerer did not abstain, the model gets
+the best passages, numbered, and a prompt that asks for a cited answer in the question's
+language. Its reply is streamed through LangChain (``ChatPromptTemplate | ChatOpenAI |
+StrOutputParser``), cut into sentences, and each sentence is checked against the passages it
+cites (``irqa.rag.grounding``) as soon as it is complete: a sentence that passes is released at
+once (streaming clients see it), one that fails is dropped and reported.
+
+Fallbacks, never an error: nothing verified → the extractive answer; an unreachable, erroring or
+slow model (``LlmConfig.timeout`` for the whole reply) → the extractive answer with a
+``warning``, or, when verified sentences already went out, those with a ``warning``.
+
+Example::
+
+    >>> gen = GroundedGenerator(LlmConfig(base_url="http://127.0.0.1:8080/v1", model="smollm2"))
+    >>> answer = gen.answer(extractive_answer, mentions=engine.mentions)
+    >>> answer.mode, answer.grounding.verified
+    ('generative', True)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+from irqa.rag.grounding import Checked, Mentions, SentenceStream, Source, check_sentence, support
+from irqa.rag.models import Answer, Citation, Grounding, Hit
+
+log = logging.getLogger("irqa")
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+#: what the model is told to say when the passages do not answer (recognized in its reply)
+DECLINE = {
+    "zh": "所给的投资者关系记录没有回答这个问题。",
+    "en": "The filings provided do not answer this question.",
+}
+
+SYSTEM = """You answer questions about Chinese listed companies from their investor-relations \
+records (投资者关系活动记录表). Use ONLY the numbered passages in the user message.
+Rules:
+1. Write in {language}.
+2. End every sentence with the numbers of the passages it uses, like [1] or [1][2].
+3. Copy every number, date and name exactly as the passage writes it. Never add a fact, a \
+figure or a name that is not in the passages.
+4. If the passages do not answer the question, reply with exactly: {decline}
+5. At most {sentences} sentences."""
+
+HUMAN = """Passages:
+{passages}
+
+Question: {question}"""
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """An OpenAI-compatible chat model (``irqa.wiring`` builds it from ``IRQA_LLM_*``)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    timeout: float = 30.0  # seconds for the whole reply; slower → what is verified so far, or extractive
+    passages: int = 4  # how many of the best passages the model sees
+    sentences: int = 4  # asked-for maximum length of the reply
+    max_tokens: int = 400
+    temperature: float = 0.0
+    extra_body: dict[str, Any] = field(default_factory=dict)  # server-specific request fields
+
+
+@dataclass
+class Sentence:
+    """A verified sentence, ready to serve: its text (renumbered markers) and the citations it added."""
+
+    text: str
+    new_citations: list[Citation]
+
+
+Similarity = Callable[[str, list[str]], list[float]]
+
+
+def language_of(question: str) -> str:
+    """ "zh" when the question is written in Chinese characters, else "en"."""
+    return "zh" if len(_CJK.findall(question)) >= 2 else "en"
+
+
+def prompt_passages(hits: list[Hit]) -> str:
+    """The numbered passages with the facts a citation shows (company, record, date, question)."""
+    blocks = []
+    for n, h in enumerate(hits, start=1):
+        p = h.passage
+        head = f"[{n}] {p.company} ({p.code}), record {p.record_no}, {p.date or 'undated'}"
+        asked = f"\nInvestor question: {p.question}" if p.question else ""
+        blocks.append(f"{head}{asked}\n{p.text.strip()}")
+    return "\n\n".join(blocks)
+
+
+def chain(config: LlmConfig):
+    """The LCEL chain: prompt → ``ChatOpenAI`` → plain text (imported only when an LLM is used)."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        base_url=config.base_url,
+        model=config.model,
+        api_key=config.api_key or "not-needed",  # local servers take any key; the client needs one
+        timeout=config.timeout,
+        max_retries=0,  # a retry would double the wait before the fallback
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        extra_body=config.extra_body or None,
+    )
+    prompt = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
+    return prompt | llm | StrOutputParser()
+
+
+class GroundedGenerator:
+    """Turns an extractive ``Answer`` (its hits) into a generated, sentence-checked one."""
+
+    def __init__(self, config: LlmConfig) -> None:
+        self.config = config
+        self._chain = None
+
+    def _runnable(self):
+        if self._chain is None:
+            self._chain = chain(self.config)
+        return self._chain
+
+    def answer(
+        self,
+        extractive: Answer,
+        names: Callable[[str], list[str]] = lambda code: [],
+        mentions: Mentions | None = None,
+        similarity: Similarity | None = None,
+    ) -> Answer:
+        """The final answer (see :meth:`stream`)."""
+        *_, final = self.stream(extractive, names, mentions, similarity)
+        assert isinstance(final, Answer)
+        return final
+
+    def stream(
+        self,
+        extractive: Answer,
+        names: Callable[[str], list[str]] = lambda code: [],
+        mentions: Mentions | None = None,
+        similarity: Similarity | None = None,
+    ) -> Iterator[Sentence | Answer]:
+        """Verified sentences as the model writes them, then the final ``Answer`` (always last).
+
+        ``names(code)`` gives a company's names (an English sentence may say ArcSoft for 虹软科技);
+        ``mentions`` finds the companies a sentence names; ``similarity`` picks the supporting
+        sentence of a passage for its citation.
+        """
+        t0 = time.perf_counter()
+        if extractive.abstained or not extractive.passages:
+            # the filings are silent (or the company is not indexed): nothing for a model to ground on
+            yield extractive
+            return
+        cfg = self.config
+        hits = extractive.passages[: cfg.passages]
+        sources = {n: Source(n, h.passage, tuple(names(h.passage.code))) for n, h in enumerate(hits, start=1)}
+        lang = language_of(extractive.question)
+        inputs = {
+            "language": "Chinese (简体中文)" if lang == "zh" else "English",
+            "decline": DECLINE[lang],
+            "sentences": cfg.sentences,
+            "passages": prompt_passages(hits),
+            "question": extractive.question,
+        }
+        served: list[Checked] = []
+        renumber: dict[int, int] = {}  # prompt passage number → served citation number
+        citations: list[Citation] = []
+        unsupported: list[str] = []
+        reply: list[str] = []
+        warning: str | None = None
+        sep = "" if lang == "zh" else " "
+
+        def serve(checked: Checked) -> Sentence:
+            new: list[Citation] = []
+            for n in checked.cites:
+                if n not in renumber:
+                    renumber[n] = len(renumber) + 1
+                    new.append(self._citation(renumber[n], checked, sources[n], hits[n - 1], similarity))
+            citations.extend(new)
+            text = checked.text + "".join(f"[{renumber[n]}]" for n in checked.cites)
+            served.append(checked)
+            return Sentence(text=(sep if len(served) > 1 else "") + text, new_citations=new)
+
+        def judge(raw: str) -> Sentence | None:
+            checked = check_sentence(raw, sources, mentions)
+            if checked.ok:
+                return serve(checked)
+            if not _is_decline(checked.text):
+                unsupported.append(raw)
+            return None
+
+        splitter = SentenceStream()
+        deadline = time.monotonic() + cfg.timeout
+        try:
+            with closing(self._runnable().stream(inputs)) as chunks:  # closed on timeout or failure too
+                for chunk in chunks:
+                    reply.append(chunk)
+                    for raw in splitter.feed(chunk):
+                        if (s := judge(raw)) is not None:
+                            yield s
+                    if time.monotonic() > deadline:
+                        warning = f"the language model did not finish within {cfg.timeout:g} s"
+                        break
+                else:
+                    for raw in splitter.flush():
+                        if (s := judge(raw)) is not None:
+                            yield s
+        except Exception as e:  # any failure of the model or its server ends in the fallback, never a 500
+            log.debug("LLM call failed: %s: %s", type(e).__name__, e)
+            warning = f"the language model at {cfg.base_url} failed ({_describe(e)})"
+        t1 = time.perf_counter()
+        timings = dict(extractive.timings_ms) | {"generate": (t1 - t0) * 1000}
+        timings["total"] = timings.get("total", 0.0) + timings["generate"]
+        grounding = Grounding(verified=not unsupported and not warning, unsupported=unsupported)
+        if served:
+            if warning:
+                warning = f"{warning}; the answer may be incomplete"
+            yield extractive.model_copy(
+                update={
+                    "answer": "".join(
+                        (sep if i else "") + c.text + "".join(f"[{renumber[n]}]" for n in c.cites)
+                        for i, c in enumerate(served)
+                    ),
+                    "citations": citations,
+                    "mode": "generative",
+                    "grounding": grounding,
+                    "warning": warning,
+                    "timings_ms": timings,
+                }
+            )
+            return
+        if warning is None:
+            declined = _is_decline("".join(reply))
+            warning = (
+                "the language model found no answer in the passages; this is the extractive answer"
+                if declined
+                else "no sentence of the language model's reply passed the grounding check; "
+                "this is the extractive answer"
+            )
+        else:
+            warning = f"{warning}; this is the extractive answer"
+        grounding = Grounding(verified=False, unsupported=unsupported) if unsupported else Grounding()
+        yield extractive.model_copy(
+            update={"mode": "extractive", "grounding": grounding, "warning": warning, "timings_ms": timings}
+        )
+
+    @staticmethod
+    def _citation(
+        n: int, sentence: Checked, source: Source, hit: Hit, similarity: Similarity | None
+    ) -> Citation:
+        p = source.passage
+        span = support(sentence, source, similarity)
+        return Citation(
+            n=n,
+            filing_id=p.filing_id,
+            company=p.company,
+            code=p.code,
+            record_no=p.record_no,
+            date=p.date,
+            question=p.question,
+            quote=p.text[span.start - p.start : span.end - p.start],
+            passage_id=p.id,
+            title=p.title,
+            score=hit.score,
+            start=span.start,
+            end=span.end,
+        )
+
+
+def _is_decline(text: str) -> bool:
+    squash = re.compile(r"[\s。.!！\"“”]+")
+    t = squash.sub("", text).lower()
+    return any(squash.sub("", d).lower() in t for d in DECLINE.values()) if t else False
+
+
+def _describe(e: Exception) -> str:
+    """A short, user-facing reason; the class name tells timeouts from refused connections."""
+    msg = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {msg[:160]}" if msg else type(e).__name__
