@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.helpers import INSTA360
+from tests.helpers import INSTA360, fresh_cache, start_serve, stop
+
+#: the width the CLI's pretty output is checked at: a default terminal
+COLUMNS = 80
 
 
 def irqa(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "irqa", *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
+        env={**os.environ, **env, "COLUMNS": str(COLUMNS)},
         capture_output=True,
         text=True,
         input=stdin,
@@ -151,3 +157,52 @@ def test_first_ask_builds_the_sample_index(tmp_path, cache_dir):
     assert "building it from the built-in sample filings" in r.stderr
     assert json.loads(r.stdout)["citations"][0]["code"] == "688775"
     assert (tmp_path / "new-index" / "CURRENT").is_file()
+
+
+# irqa serve ------------------------------------------------------------------------------------
+
+
+def test_serve_on_a_busy_port_names_it_and_exits(tmp_path):
+    env = {"IRQA_INDEX": str(tmp_path / "index"), "IRQA_CACHE_DIR": str(fresh_cache(tmp_path / "cache"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = irqa("serve", "--port", str(port), env=env)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "serving" not in r.stdout + r.stderr
+    assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"port {port}" in r.stderr and "already in use" in r.stderr and "--port" in r.stderr
+    assert not (tmp_path / "index").exists(), "the port is bound before the index is touched"
+
+
+def test_serve_binds_at_once_and_builds_the_index_in_the_background(tmp_path):
+    """A first start on a fresh index dir (cold vector cache): /healthz within 5 s, /readyz 503 with progress."""
+    proc, url = start_serve(tmp_path)
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 5:
+            assert proc.poll() is None, (tmp_path / "serve.err").read_text()
+            try:
+                healthz = httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"/healthz did not answer within 5 s:\n{(tmp_path / 'serve.err').read_text()}")
+        assert healthz.json() == {"status": "ok"}
+        ready = httpx.get(f"{url}/readyz", timeout=5)
+        assert ready.status_code == 503 and ready.json()["ready"] is False
+        assert httpx.post(f"{url}/v1/ask", json={"question": "影石"}, timeout=5).status_code == 503
+        # the sample filings are parsed first: progress appears long before the 165 passages are embedded
+        deadline = time.monotonic() + 120
+        while "progress" not in (body := httpx.get(f"{url}/readyz", timeout=5).json()):
+            assert body["stage"] != "failed" and time.monotonic() < deadline, body
+            time.sleep(0.2)
+        assert body["ready"] is False and body["progress"]["total"] >= 1
+    finally:
+        stop(proc)
+    out, err = (tmp_path / "serve.out").read_text(), (tmp_path / "serve.err").read_text()
+    assert out.startswith(f"irqa is serving {url}/"), out
+    assert "building it from the built-in sample filings in the background" in err
+    assert "Traceback" not in err
