@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.cells import cell_len
 
 from tests.helpers import INSTA360, fresh_cache, start_serve, stop
 
@@ -57,10 +59,62 @@ def test_ask_json_cites_the_source(cli_env):
     assert not data["abstained"] and len(data["passages"]) >= 10
 
 
+def fits(text: str, columns: int = COLUMNS) -> bool:
+    return all(cell_len(line) <= columns for line in text.splitlines())
+
+
 def test_ask_pretty_output(cli_env):
     r = irqa("ask", "海康怎么看大模型对业务的帮助？", env=cli_env)
     assert r.returncode == 0, r.stderr
     assert "海康威视 (002415), record 2023-4-15, 2023-04-15" in r.stdout
+    assert fits(r.stdout), r.stdout
+
+
+def test_ask_wraps_chinese_between_characters_at_80_columns(cli_env):
+    """Rich broke lines only at ASCII spaces: （Turbo⏎Fusion）, a lone 2024 on a line."""
+    question = "what did 虹软 say about Turbo Fusion video power draw"
+    r = irqa("ask", question, env=cli_env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert fits(r.stdout), r.stdout
+    assert sum("（Turbo Fusion）" in line for line in lines) == 2, r.stdout  # the answer and the quote
+    lone = [line for line in lines if re.fullmatch(r"[│\s]*[\w.%]{1,8}[│\s]*", line) and line.strip("│ ")]
+    assert not lone, r.stdout
+    first = next(line for line in lines if "│" in line)
+    assert cell_len(first) > COLUMNS - 8, "the panel's lines are filled, not broken early"
+    quote = json.loads(irqa("ask", question, "--json", env=cli_env).stdout)["citations"][0]["quote"]
+    assert "".join(quote.split()) in "".join(r.stdout.replace("│", "").split()), "the whole quote is shown"
+
+
+def test_abstention_is_short(cli_env):
+    r = irqa("ask", "贵州茅台的分红计划是什么？", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "贵州茅台" in r.stdout.splitlines()[1]  # the reason, in the panel
+    heads = [line for line in r.stdout.splitlines() if re.match(r"\s*\d+\s+\d\.\d{3}\s", line)]
+    assert 1 <= len(heads) <= 3, r.stdout
+    assert len(r.stdout.splitlines()) <= 4 + 3 * 3, r.stdout
+    assert fits(r.stdout), r.stdout
+
+
+def test_filings_fit_80_columns_without_cutting_ids_or_dates(cli_env):
+    r = irqa("filings", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    for fid, date in (
+        ("002415-2023-4-15", "2023-04-15"),
+        ("688088-2024-007", "2024-08-27"),
+        ("688775-2025-003", "2025-08-05"),
+    ):
+        assert fid in r.stdout and date in r.stdout, r.stdout
+    assert "…" not in r.stdout and fits(r.stdout), r.stdout
+    assert "source" in r.stdout.splitlines()[-1], "says which columns it hid"
+    wide = subprocess.run(
+        [sys.executable, "-m", "irqa", "filings"],
+        env={**os.environ, **cli_env, "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "688775_insta360_2025-003.txt" in wide.stdout and "hidden" not in wide.stdout
 
 
 def test_search_and_filings(cli_env):
