@@ -18,8 +18,10 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -83,6 +85,11 @@ def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    # jieba dumps its dictionary cache into $TMPDIR unless told otherwise; the CLI, the server
+    # and the tests point it into irqa's cache folder (irqa.runtime.prepare_process).
+    if (cache := os.environ.get("IRQA_JIEBA_CACHE")) and jieba.dt.cache_file != cache:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        jieba.dt.cache_file = cache
     return jieba
 
 

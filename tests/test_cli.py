@@ -16,6 +16,7 @@ import httpx
 import pytest
 from rich.cells import cell_len
 
+from tests.api_server import xinghe_filing
 from tests.helpers import INSTA360, fresh_cache, start_serve, stop
 
 #: the width the CLI's pretty output is checked at: a default terminal
@@ -211,6 +212,40 @@ def test_first_ask_builds_the_sample_index(tmp_path, cache_dir):
     assert "building it from the built-in sample filings" in r.stderr
     assert json.loads(r.stdout)["citations"][0]["code"] == "688775"
     assert (tmp_path / "new-index" / "CURRENT").is_file()
+
+
+#: where libraries put caches unless irqa points them into IRQA_CACHE_DIR
+CACHE_VARIABLES = (
+    "TIKTOKEN_CACHE_DIR",
+    "TORCHINDUCTOR_CACHE_DIR",
+    "IRQA_JIEBA_CACHE",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+)
+
+
+def test_cli_leaves_the_user_caches_alone(cli_env, tmp_path):
+    """Ingest (tiktoken, jieba, the model) and ask with HOME and TMPDIR pointed at empty folders and no
+    cache variables but IRQA_CACHE_DIR: nothing may appear in either; it all lands in IRQA_CACHE_DIR."""
+    home, tmp, index = tmp_path / "home", tmp_path / "tmp", tmp_path / "index"
+    home.mkdir()
+    tmp.mkdir()
+    shutil.copytree(cli_env["IRQA_INDEX"], index)
+    cache = fresh_cache(tmp_path / "cache")
+    filing = tmp_path / "xinghe.txt"
+    filing.write_bytes(xinghe_filing())
+    env = {k: v for k, v in os.environ.items() if k not in CACHE_VARIABLES}
+    env |= {"HOME": str(home), "TMPDIR": str(tmp), "IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(cache)}
+    env |= {"COLUMNS": str(COLUMNS)}
+    for args in (["ingest", str(filing)], ["ask", "星河光电的激光雷达探测距离是多少？"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "irqa", *args], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert r.returncode == 0, r.stderr
+    assert "420米" in r.stdout
+    written = sorted(str(p.relative_to(tmp_path)) for d in (home, tmp) for p in d.rglob("*"))
+    assert written == [], f"written outside IRQA_CACHE_DIR: {written}"
+    assert (cache / "jieba.cache").is_file() and any((cache / "tiktoken").iterdir())
 
 
 # irqa serve ------------------------------------------------------------------------------------
