@@ -270,22 +270,22 @@ def test_serve_binds_at_once_and_builds_the_index_in_the_background(tmp_path):
     proc, url = start_serve(tmp_path)
     try:
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 5:
+        while (left := 5 - (time.monotonic() - t0)) > 0:
             assert proc.poll() is None, (tmp_path / "serve.err").read_text()
-            try:
-                healthz = httpx.get(f"{url}/healthz", timeout=1)
+            try:  # a slow answer within the 5 s counts (a loaded machine); a refused connection is retried
+                healthz = httpx.get(f"{url}/healthz", timeout=max(left, 0.1))
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
             pytest.fail(f"/healthz did not answer within 5 s:\n{(tmp_path / 'serve.err').read_text()}")
         assert healthz.json() == {"status": "ok"}
-        ready = httpx.get(f"{url}/readyz", timeout=5)
+        ready = httpx.get(f"{url}/readyz", timeout=30)
         assert ready.status_code == 503 and ready.json()["ready"] is False
-        assert httpx.post(f"{url}/v1/ask", json={"question": "影石"}, timeout=5).status_code == 503
+        assert httpx.post(f"{url}/v1/ask", json={"question": "影石"}, timeout=30).status_code == 503
         # the sample filings are parsed first: progress appears long before the 165 passages are embedded
         deadline = time.monotonic() + 120
-        while "progress" not in (body := httpx.get(f"{url}/readyz", timeout=5).json()):
+        while "progress" not in (body := httpx.get(f"{url}/readyz", timeout=30).json()):
             assert body["stage"] != "failed" and time.monotonic() < deadline, body
             time.sleep(0.2)
         assert body["ready"] is False and body["progress"]["total"] >= 1

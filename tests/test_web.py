@@ -268,7 +268,7 @@ def test_page_shows_progress_while_the_index_is_built(browser, tmp_path):
         sync_api.expect(status).to_have_class(re.compile("busy"))
         assert pg.evaluate(LAYOUT_PROBLEMS) == []
         pg.screenshot(path=str(ARTIFACTS / "web-00-phone-building.png"))
-        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503
+        assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503
         assert pg.evaluate("document.body.dataset.ready") is None
     finally:
         context.close()
