@@ -3,7 +3,8 @@
 Not a conftest (that file is shared): test modules call ``shared_server()`` from a session
 fixture. The server is started once, however many modules ask, and stopped at exit. It builds
 the sample index into its own temporary ``IRQA_INDEX``; the vector cache lives in a temporary
-``IRQA_CACHE_DIR`` that every server of the session shares, so passages are embedded once.
+``IRQA_CACHE_DIR`` that every server of the session shares, so passages are embedded once, and
+the converted model comes from ``tests.helpers.SESSION_CACHE`` (never the user's cache).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.helpers import fresh_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "test-key-7d3f"
@@ -76,7 +79,7 @@ def start_server(name: str, api_key: str | None = None, **env: str) -> Server:
     environment = {
         **os.environ,
         "IRQA_INDEX": str(home / "index"),
-        "IRQA_CACHE_DIR": str(_cache_dir),
+        "IRQA_CACHE_DIR": str(fresh_cache(_cache_dir)),  # converted models: the session's
         "IRQA_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "OMP_WAIT_POLICY": "PASSIVE",
         "PYTHONUNBUFFERED": "1",

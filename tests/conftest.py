@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_CACHE, make_config
+from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_CACHE, fresh_cache, make_config
 
 from irqa.runtime import prepare_process  # isort: skip
 
 prepare_process(SESSION_CACHE)  # before any model library loads, as the CLI and server do
+os.environ.setdefault("MPLCONFIGDIR", str(SESSION_CACHE / "matplotlib"))  # report charts' font cache
 
 from irqa.rag.engine import Engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One vector cache for the session: each sample passage is embedded once per run."""
-    return tmp_path_factory.mktemp("cache")
+    """One vector cache for the session: each sample passage is embedded once per run (the
+    converted model, for CLI subprocesses, is the session's: ``fresh_cache``)."""
+    return fresh_cache(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

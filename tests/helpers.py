@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from irqa.rag.engine import EngineConfig, sample_dir
@@ -69,3 +72,54 @@ class HashEmbedder:
         if progress:
             progress(len(texts))
         return vecs
+
+
+def fresh_cache(path: Path) -> Path:
+    """An empty irqa cache folder (cold vectors, tiktoken, jieba) whose converted models are the
+    session's: ``models`` links to ``SESSION_CACHE/models``, so no test converts the model twice
+    and none writes one into the user's cache."""
+    models = SESSION_CACHE / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / "models").exists():
+        (path / "models").symlink_to(models, target_is_directory=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(home: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """``irqa serve`` as a user starts it, on a free port, with its index and a cold cache in
+    ``home``; stdout and stderr go to ``home/serve.out`` and ``home/serve.err``. Returns at once."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "IRQA_INDEX": str(home / "index"),
+        "IRQA_CACHE_DIR": str(fresh_cache(home / "cache")),
+        "COLUMNS": "80",
+        **env,
+    }
+    environment.pop("IRQA_API_KEY", None)
+    with (home / "serve.out").open("wb") as out, (home / "serve.err").open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "irqa", "serve", "--port", str(port), *args],
+            cwd=home,
+            env=environment,
+            stdout=out,
+            stderr=err,
+        )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

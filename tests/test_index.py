@@ -17,7 +17,7 @@ from irqa.rag.errors import ModelMismatch, StoreError
 from irqa.rag.ingest.pipeline import Source
 from irqa.rag.store import IndexStore
 
-from tests.helpers import ARCSOFT, HIKVISION, INSTA360, SAMPLES, make_config
+from tests.helpers import ARCSOFT, HIKVISION, INSTA360, SAMPLES, fresh_cache, make_config
 
 
 def test_round_trip_reloads_identical_state(sample_engine, embedder):
@@ -107,7 +107,11 @@ def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder
     engine = Engine(make_config(index, cache_dir), embedder=embedder)
     engine.ingest_paths([INSTA360])
     gen = engine.store.current_generation()
-    env = {**os.environ, "IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(tmp_path / "cold-cache")}
+    env = {
+        **os.environ,
+        "IRQA_INDEX": str(index),
+        "IRQA_CACHE_DIR": str(fresh_cache(tmp_path / "cold-cache")),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "irqa", "ingest", str(HIKVISION)],
         env=env,

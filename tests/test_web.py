@@ -5,12 +5,15 @@ Screenshots go to test-artifacts/ so a person can look at what the page shows.
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 import pytest
 from playwright import sync_api
 
 from tests.api_server import API_KEY, Server, make_filing, shared_server
-from tests.helpers import ARTIFACTS
+from tests.helpers import ARTIFACTS, start_serve, stop
 
 TURBO = "what did 虹软 say about Turbo Fusion video power draw"
 
@@ -172,3 +175,101 @@ def test_wide_screen_layout(browser, server):
     assert answer and panel and answer["x"] + answer["width"] <= panel["x"]
     pg.screenshot(path=str(ARTIFACTS / "web-06-wide.png"))
     context.close()
+
+
+# phones ----------------------------------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+PHONE_WIDTHS = (360, 390, 414)
+
+#: what a person would see as broken on a narrow screen, as a list of sentences (empty: none)
+LAYOUT_PROBLEMS = """() => {
+  const vw = document.documentElement.clientWidth;
+  const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`;
+  const problems = [];
+  if (document.documentElement.scrollWidth > vw) {
+    problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${vw}`);
+  }
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    const s = getComputedStyle(el);
+    const shown = r.width > 1 && r.height > 1 && s.visibility !== "hidden" && s.opacity !== "0";
+    if (shown && !el.closest("[hidden]") && (r.left < -0.5 || r.right > vw + 0.5)) {
+      problems.push(`${name(el)} sticks out of the screen (${Math.round(r.left)}..${Math.round(r.right)} of ${vw})`);
+    }
+  }
+  for (const sel of [".topbar", ".brand h1", ".docs", "#status", "#question", "#ask-btn"]) {
+    const el = document.querySelector(sel);
+    if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
+      problems.push(`${sel} is clipped: content ${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`);
+    }
+  }
+  const bar = document.querySelector(".topbar").getBoundingClientRect();
+  const title = document.querySelector(".brand h1").getBoundingClientRect();
+  if (title.top < bar.top || title.bottom > bar.bottom) problems.push("the title is cut by the header");
+  return problems;
+}"""
+
+
+def phone_page(browser):
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    return context, context.new_page()
+
+
+def test_phone_layout(browser, server):
+    """360–414 px: nothing clipped (header title, placeholder, status), nothing wider than the screen."""
+    context, pg = phone_page(browser)
+    try:
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        for width in PHONE_WIDTHS:
+            pg.set_viewport_size({"width": width, "height": PHONE["height"]})
+            assert pg.evaluate(LAYOUT_PROBLEMS) == [], width
+        pg.set_viewport_size(PHONE)
+        assert pg.locator("#question").input_value() == ""  # the placeholder is what is measured
+        pg.screenshot(path=str(ARTIFACTS / "web-07-phone.png"))
+
+        pg.fill("#question", TURBO)
+        pg.tap("#ask-btn")
+        pg.locator(".answer .citation").first.wait_for(timeout=60_000)
+        assert pg.evaluate(LAYOUT_PROBLEMS) == []
+        pg.screenshot(path=str(ARTIFACTS / "web-08-phone-answer.png"))
+
+        pg.locator(".answer .open-cite").first.tap()
+        pg.locator("#panel-text mark.hl").wait_for()
+        panel, close = pg.locator("#panel").bounding_box(), pg.locator("#panel-close").bounding_box()
+        assert panel and close and panel["x"] >= 0 and panel["x"] + panel["width"] <= PHONE["width"] + 0.5
+        assert close["y"] >= 0 and close["x"] + close["width"] <= PHONE["width"], (
+            "the close button is on screen"
+        )
+        pg.wait_for_timeout(300)  # let scrollIntoView settle
+        pg.screenshot(path=str(ARTIFACTS / "web-09-phone-filing.png"))
+    finally:
+        context.close()
+
+
+def test_page_shows_progress_while_the_index_is_built(browser, tmp_path):
+    """First start (fresh index dir, cold vector cache): the page is there at once and says what it waits for."""
+    proc, url = start_serve(tmp_path)
+    context, pg = phone_page(browser)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.err").read_text()
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        pg.goto(url + "/")
+        status = pg.locator("#status")
+        sync_api.expect(status).to_contain_text("Preparing the index", timeout=30_000)
+        sync_api.expect(status).to_contain_text(re.compile(r"\d+/\d+"), timeout=60_000)  # a count, e.g. 3/3
+        sync_api.expect(status).to_have_class(re.compile("busy"))
+        assert pg.evaluate(LAYOUT_PROBLEMS) == []
+        pg.screenshot(path=str(ARTIFACTS / "web-00-phone-building.png"))
+        assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503
+        assert pg.evaluate("document.body.dataset.ready") is None
+    finally:
+        context.close()
+        stop(proc)

@@ -59,6 +59,26 @@ function ms(t) {
 // ---------------------------------------------------------------------------------------------
 // status, companies, filings
 
+const STAGES = {
+  starting: "starting",
+  building: "building it from the sample filings",
+  parse: "parsing filings",
+  embed: "embedding passages",
+  loading: "loading it",
+};
+
+/** "/readyz" while the index is built: the stage in words, with its count and percentage. */
+function stageText(body) {
+  let text = STAGES[body.stage] || body.stage;
+  const p = body.progress;
+  if (p && p.total) {
+    text += ` ${p.done}/${p.total}`;
+    if (body.stage === "parse" && p.done === p.total) text += ", then loading the embedding model";
+    else if (p.total > 10) text += ` (${Math.floor((100 * p.done) / p.total)}%)`;
+  }
+  return text;
+}
+
 async function waitReady() {
   const status = $("#status");
   for (;;) {
@@ -70,8 +90,7 @@ async function waitReady() {
         status.className = "status ok";
         return;
       }
-      const p = body.progress ? ` ${body.progress.done}/${body.progress.total}` : "";
-      status.textContent = body.error ? `Index error: ${body.error}` : `Preparing the index (${body.stage}${p})…`;
+      status.textContent = body.error ? `Index error: ${body.error}` : `Preparing the index: ${stageText(body)}…`;
       status.className = body.error ? "status bad" : "status busy";
     } catch {
       status.textContent = "Server unreachable; retrying…";

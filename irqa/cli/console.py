@@ -1,4 +1,5 @@
-"""What every command shares: the two consoles, settings with ``--index``, errors, progress bars.
+"""What every command shares: the two consoles, settings with ``--index``, errors, progress bars,
+and wrapping Chinese text for the terminal.
 
 Bad input ends with one ``error:`` line on stderr and exit code 1, never a traceback.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+import wcwidth
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -109,3 +111,33 @@ def parse_date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise fail(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+#: characters a line must not start with (Chinese line-breaking rules, 避头尾): they hang instead
+_NO_LINE_START = frozenset("，。、；：？！）》」』】〕〉…—％,.;:?!)]}%”’·")
+
+
+def wrap(text: str, width: int, indent: str = "", max_lines: int | None = None) -> list[str]:
+    """``text`` as terminal lines of at most ``width`` cells, breaking Chinese between characters.
+
+    Rich breaks only at spaces, so a Chinese sentence with one English word in it went to a new
+    line at that word's space (``智能超域融合（Turbo⏎Fusion）``). wcwidth's wrapper measures
+    display cells and breaks between CJK characters; a closing punctuation mark at the start of a
+    line is hung on the line before (two cells are kept free for it). Paragraph breaks stay.
+    """
+    room = max(width - len(indent), 8)
+    lines: list[str] = []
+    for para in text.splitlines() or [""]:
+        rows = wcwidth.wrap(para, room - 2) or [""]
+        for i in range(1, len(rows)):
+            while (
+                rows[i] and rows[i][0] in _NO_LINE_START and wcwidth.width(rows[i - 1] + rows[i][0]) <= room
+            ):
+                rows[i - 1], rows[i] = rows[i - 1] + rows[i][0], rows[i][1:].lstrip()
+        lines += [r for r in rows if r] or [""]
+    if max_lines is not None and len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        while last and wcwidth.width(last + "…") > room:
+            last = last[:-1]
+        lines = [*lines[: max_lines - 1], last + "…"]
+    return [indent + line for line in lines]

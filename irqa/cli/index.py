@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
 
 from irqa.cli.console import (
@@ -56,9 +57,11 @@ def ingest(
                 out.print(f"[{style}]{kind:>20}[/]  {fid}", highlight=False)
         out.print(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.skipped)} skipped, "
-            f"{len(report.failed)} failed; {report.passages} passages ({report.embedded} embedded, "
-            f"{report.passages - report.embedded} from cache) in {report.seconds:.1f} s → {engine.store.root}",
+            f"{len(report.failed)} failed in {report.seconds:.1f} s\n"
+            f"{report.passages} passages ({report.embedded} embedded, "
+            f"{report.passages - report.embedded} from cache) → {engine.store.root}",
             highlight=False,
+            soft_wrap=True,
         )
     for source, reason in report.failed:
         err.print(f"[bold red]error:[/] {source}: {reason}", highlight=False)
@@ -76,21 +79,47 @@ def filings(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{len(rows)} filings in {engine.store.root}")
-    for col in ("id", "company", "code", "record", "date", "Q&A", "passages", "source"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r.id,
-            r.company,
-            r.code,
-            r.record_no,
-            str(r.date or ""),
-            str(r.questions),
-            str(r.passages),
-            r.source,
-        )
-    out.print(table)
+    columns = {
+        "id": [r.id for r in rows],
+        "company": [r.company for r in rows],
+        "code": [r.code for r in rows],
+        "record": [r.record_no for r in rows],
+        "date": [str(r.date or "") for r in rows],
+        "Q&A": [str(r.questions) for r in rows],
+        "passages": [str(r.passages) for r in rows],
+        "source": [r.source for r in rows],
+    }
+    hidden = fit_columns(columns, out.size.width)
+    table = Table(title=f"{len(rows)} filings in {engine.store.root}", title_justify="left")
+    shown = [c for c in columns if c not in hidden]
+    for name in shown:
+        table.add_column(name, no_wrap=name != "source", overflow="fold")
+    for i in range(len(rows)):
+        table.add_row(*(columns[name][i] for name in shown))
+    if hidden:
+        table.caption = f"{', '.join(hidden)} hidden at {out.size.width} columns; --json has every field"
+        table.caption_justify = "left"
+    out.print(table, highlight=False)
+
+
+#: the columns ``irqa filings`` gives up first when the terminal is narrow (id already holds
+#: the code and the record number)
+DROP_ORDER = ("source", "record", "code", "Q&A")
+
+
+def fit_columns(columns: dict[str, list[str]], width: int) -> list[str]:
+    """The columns to hide so that the table fits ``width`` cells without cutting an id or a date.
+
+    Each column takes its widest cell plus two of padding and one border (rich's default box).
+    What is left after hiding everything droppable keeps its width; ``source`` folds if it stays.
+    """
+    need = {name: max(cell_len(v) for v in [name, *values]) + 3 for name, values in columns.items()}
+    hidden: list[str] = []
+    for name in DROP_ORDER:
+        if sum(w for c, w in need.items() if c not in hidden) + 1 <= width:
+            break
+        hidden.append(name)
+    return hidden
 
 
 index_app = typer.Typer(help="Maintain the index: compact segments, show statistics.", no_args_is_help=True)

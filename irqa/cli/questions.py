@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
+from rich.text import Text
 
 from irqa.cli.console import (
     CompanyOpt,
@@ -22,6 +22,7 @@ from irqa.cli.console import (
     parse_date,
     progress_bar,
     user_errors,
+    wrap,
 )
 
 if TYPE_CHECKING:
@@ -37,12 +38,22 @@ ExtractiveOpt = Annotated[
 ]
 
 
+def _width() -> int:
+    return max(out.size.width, 40)
+
+
 def render_answer(answer: Answer, show: int = 3) -> None:
+    """The answer in a panel, then each citation: where it is from, the question it answered, the quote.
+
+    An abstention shows its short reason and at most ``show`` nearest passages, two lines each
+    (the passages are not answers; ``--json`` has them in full).
+    """
     style = "yellow" if answer.abstained else "green"
     title = "No answer in the indexed filings" if answer.abstained else "Answer"
     if answer.mode == "generative":
         title = "Answer (generated; every sentence checked against the cited passages)"
-    out.print(Panel(answer.answer, title=title, border_style=style, expand=False), highlight=False)
+    body = Text("\n".join(wrap(answer.answer, _width() - 4)))
+    out.print(Panel(body, title=title, border_style=style, expand=False), highlight=False)
     if answer.warning:
         err.print(f"[yellow]warning:[/] {answer.warning}", highlight=False)
     for s in answer.grounding.unsupported:
@@ -50,31 +61,32 @@ def render_answer(answer: Answer, show: int = 3) -> None:
     for c in answer.citations:
         date = c.date.isoformat() if c.date else "date unknown"
         out.print(
-            f"[bold][{c.n}][/] {c.company} ({c.code}), record {c.record_no}, {date}"
-            + (f" — answering: [italic]{c.question}[/]" if c.question else ""),
-            highlight=False,
+            Text.assemble((f"[{c.n}]", "bold"), f" {c.company} ({c.code}), record {c.record_no}, {date}"),
+            no_wrap=True,
+            overflow="ellipsis",
         )
-        out.print(f"    “{c.quote}”", highlight=False)
+        if c.question:
+            out.print(Text("\n".join(wrap("answering: " + c.question, _width(), "    ")), style="italic"))
+        out.print(Text("\n".join(wrap(f"“{c.quote}”", _width(), "    "))))
     if answer.abstained and answer.passages:
-        out.print("[dim]Nearest passages:[/]")
-        render_hits(answer.passages[:show])
+        out.print(Text("Nearest passages (for reference, not answers):", style="dim"))
+        render_hits(answer.passages[:show], lines=2)
 
 
-def render_hits(hits: list[Hit]) -> None:
-    table = Table(show_lines=True)
-    for col in ("#", "score", "filing", "question", "passage"):
-        table.add_column(col, overflow="fold")
+def render_hits(hits: list[Hit], lines: int = 4) -> None:
+    """Ranked passages as a list: rank, score, filing and section on one line, then the text,
+    wrapped for the terminal and cut after ``lines`` lines (a table's narrow column turned one
+    passage into fifteen lines at 80 columns)."""
     for h in hits:
         p = h.passage
-        snippet = p.text if len(p.text) <= 160 else p.text[:160] + "…"
-        table.add_row(
-            str(h.rank),
-            f"{h.score:.4f}",
-            f"{p.company} {p.code}\n{p.record_no}",
-            p.question or p.title,
-            snippet,
+        head = f"{h.rank:>2}  {h.score:.3f}  {p.company} {p.code} · {p.record_no}"
+        section = p.question or p.title
+        out.print(
+            Text.assemble((head, "bold"), (f" · {section}" if section else "", "italic")),
+            no_wrap=True,
+            overflow="ellipsis",
         )
-    out.print(table)
+        out.print(Text("\n".join(wrap(p.text, _width(), "    ", max_lines=lines))))
 
 
 def ask(
