@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import errno
-import os
 import sqlite3
 import threading
 import time
@@ -29,7 +28,7 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.rag.answer import Answerer, AnswerParams
 from irqa.rag.companies import CompanyResolver, Resolution
-from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StorageFailed, StorageFull, StoreError
+from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError, storage_error
 from irqa.rag.generate import GroundedGenerator, LlmConfig, Sentence
 from irqa.rag.glossary import expand_query
 from irqa.rag.ingest.limits import IngestLimits
@@ -60,41 +59,6 @@ class EngineConfig:
     @property
     def aliases_path(self) -> Path:
         return self.aliases or self.index / "aliases.json"
-
-
-_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_LOW_SPACE = 64 * 1024 * 1024  # bytes free under which an errno-less write failure means "full"
-
-
-def storage_error(e: OSError, root: Path) -> StoreError:
-    """An OS error while writing, as a ``StoreError`` that names the path and what to do.
-
-    The store writes a complete new generation before switching to it, so a failed write
-    leaves the index as it was; the message says so. numpy reports a short write without an
-    errno, so a failure without one on a device that is (nearly) out of space or inodes counts
-    as full too.
-    """
-    where = e.filename or root
-    if e.errno in _FULL or (e.errno is None and _low_on_space(root)):
-        return StorageFull(
-            f"out of space writing {where} ({e.strerror or e}): free disk space or inodes there "
-            f"and retry; the index at {root} is unchanged"
-        )
-    return StorageFailed(
-        f"could not write {where} ({e.strerror or e}): check that the folder exists and is writable, "
-        f"then retry; the index at {root} is unchanged"
-    )
-
-
-def _low_on_space(root: Path) -> bool:
-    path = root
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return False
-    return st.f_bavail * st.f_frsize < _LOW_SPACE or (st.f_files > 0 and st.f_favail == 0)
 
 
 def sample_dir() -> Path:

@@ -6,6 +6,10 @@ to statuses in one table, the CLI prints the message as one ``error:`` line.
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 
 class IrqaError(Exception):
     """Base of every error irqa raises on purpose; ``str(e)`` is one user-facing line."""
@@ -65,3 +69,38 @@ class QuestionTooLong(QuestionError):
     def __init__(self, message: str, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_LOW_SPACE = 64 * 1024 * 1024  # bytes free under which an errno-less write failure means "full"
+
+
+def storage_error(e: OSError, root: Path) -> StorageFull | StorageFailed:
+    """An OS error while writing, as a ``StoreError`` that names the path and what to do.
+
+    The store writes a complete new generation before switching to it, so a failed write
+    leaves the index as it was; the message says so. numpy reports a short write without an
+    errno, so a failure without one on a device that is (nearly) out of space or inodes counts
+    as full too.
+    """
+    where = e.filename or root
+    if e.errno in _FULL or (e.errno is None and _low_on_space(root)):
+        return StorageFull(
+            f"out of space writing {where} ({e.strerror or e}): free disk space or inodes there "
+            f"and retry; the index at {root} is unchanged"
+        )
+    return StorageFailed(
+        f"could not write {where} ({e.strerror or e}): check that the folder exists and is writable, "
+        f"then retry; the index at {root} is unchanged"
+    )
+
+
+def _low_on_space(root: Path) -> bool:
+    path = root
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _LOW_SPACE or (st.f_files > 0 and st.f_favail == 0)

@@ -235,12 +235,10 @@ def _gloss_pattern() -> re.Pattern[str]:
 def _segmenter():
     """A jieba part-of-speech tagger of its own that keeps the glossary's Chinese terms whole
     (占比, 毛利率, 研发费用); its own dictionary, so BM25's tokenization is never changed."""
-    import jieba
     import jieba.posseg
-    from irqa.rag.lexical import _jieba
+    from irqa.rag.lexical import new_tokenizer
 
-    _jieba()  # quiet logging
-    tagger = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    tagger = jieba.posseg.POSTokenizer(new_tokenizer())
     for zh in sorted({zh for zhs in glossary().values() for zh in zhs if not zh.isascii()}):
         if len(zh) > 1:
             tagger.tokenizer.add_word(zh, freq=20000, tag="n")
@@ -292,12 +290,18 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
         # other English words are unverifiable without a translation: they neither count nor block
 
 
+#: measure words jieba sometimes glues to the noun after them (颗卫星, 家门店)
+_CLASSIFIERS = frozenset("个颗家项名位台座条款只件批种次辆架艘")
+
+
 def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
     text = " ".join(_CJK_RUN.findall(question))
     if not text:
         return
     for word, flag in _posseg(text):
         w = word.strip()
+        if len(w) > 2 and w[0] in _CLASSIFIERS:  # 多少颗卫星 → jieba's 颗卫星: the topic is 卫星
+            w = w[1:]
         if len(w) < 2 or w in ZH_STOP or w in ignore or not _CJK_RUN.fullmatch(w):
             continue
         if w in _ZH_PERIOD_WORDS:

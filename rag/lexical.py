@@ -90,12 +90,27 @@ def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    cache = os.environ.get("IRQA_JIEBA_CACHE")
-    if cache and jieba.dt.cache_file is None and not jieba.dt.initialized:
-        path = Path(cache).absolute()  # absolute: jieba joins a relative one onto $TMPDIR
-        path.parent.mkdir(parents=True, exist_ok=True)
-        jieba.dt.cache_file = str(path)
+    if jieba.dt.cache_file is None and not jieba.dt.initialized:
+        jieba.dt.cache_file = _cache_file()
     return jieba
+
+
+def _cache_file() -> str | None:
+    cache = os.environ.get("IRQA_JIEBA_CACHE")
+    if not cache:
+        return None
+    path = Path(cache).absolute()  # absolute: jieba joins a relative one onto $TMPDIR
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def new_tokenizer():  # -> jieba.Tokenizer
+    """A jieba tokenizer with a dictionary of its own (words added to it change nobody else's),
+    sharing the one dictionary cache file under irqa's cache directory."""
+    jieba = _jieba()
+    tk = jieba.Tokenizer()
+    tk.cache_file = _cache_file()
+    return tk
 
 
 _RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")

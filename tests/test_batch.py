@@ -48,7 +48,7 @@ def test_malformed_lines_get_their_own_error_rows(env, tmp_path):
         tmp_path,
         [
             "{not json",
-            json.dumps({"id": "ok", "question": "海康威视的研发投入是多少？"}, ensure_ascii=False),
+            json.dumps({"id": "ok", "question": "海康怎么看大模型对业务的帮助？"}, ensure_ascii=False),
             "[1, 2]",
             json.dumps({"id": "no-question"}),
         ],

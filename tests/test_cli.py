@@ -73,12 +73,13 @@ def test_ask_pretty_output(cli_env):
 
 def test_ask_wraps_chinese_between_characters_at_80_columns(cli_env):
     """Rich broke lines only at ASCII spaces: （Turbo⏎Fusion）, a lone 2024 on a line."""
-    question = "what did 虹软 say about Turbo Fusion video power draw"
+    question = "Is Turbo Fusion video an important product line for ArcSoft?"
     r = irqa("ask", question, env=cli_env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert fits(r.stdout), r.stdout
-    assert sum("（Turbo Fusion）" in line for line in lines) == 2, r.stdout  # the answer and the quote
+    assert sum("（Turbo Fusion）" in line for line in lines) >= 2, r.stdout  # the answer and the quote
+    assert not any(line.rstrip("│ ").endswith("（Turbo") for line in lines), r.stdout
     lone = [line for line in lines if re.fullmatch(r"[│\s]*[\w.%]{1,8}[│\s]*", line) and line.strip("│ ")]
     assert not lone, r.stdout
     first = next(line for line in lines if "│" in line)

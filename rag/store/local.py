@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from irqa.rag.errors import ModelMismatch, StoreError
+from irqa.rag.errors import ModelMismatch, StoreError, storage_error
 from irqa.rag.lexical import TermMatrix, add_words
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store.base import Manifest, Store, Upsert
@@ -220,10 +220,7 @@ class LocalStore(Store):
             if self.current_generation() != gen:  # never leave what CURRENT does not name
                 for path in written:
                     shutil.rmtree(path, ignore_errors=True)
-            raise StoreError(
-                f"could not write the index at {self.root} ({e.strerror or e}); the previous index is "
-                f"unchanged — free space or inodes there and run the ingest again"
-            ) from e
+            raise storage_error(e, self.root) from e
         self._collect_garbage()
         return self.load()
 
