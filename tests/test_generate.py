@@ -388,6 +388,19 @@ def test_cli_ask_with_an_unreachable_llm_warns_and_quotes(cli_env):
     assert data["mode"] == "extractive" and data["warning"] is None
 
 
+def test_cli_batch_lines_choose_their_mode(cli_env, tmp_path):
+    env = cli_env | {"IRQA_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "IRQA_LLM_TIMEOUT": "5"}
+    questions = tmp_path / "q.jsonl"
+    lines = [{"id": "a", "question": TURBO_ZH}, {"id": "b", "question": TURBO_ZH, "mode": "extractive"}]
+    questions.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    r = irqa_cli("batch", str(questions), env=env)
+    assert r.returncode == 0, r.stderr
+    a, b = (json.loads(line) for line in r.stdout.splitlines())
+    assert (a["id"], a["mode"], b["id"], b["mode"]) == ("a", "extractive", "b", "extractive")
+    assert "failed" in a["warning"] and "generate" in a["timings_ms"]  # the model was tried
+    assert b["warning"] is None and "generate" not in b["timings_ms"]  # and here it was not
+
+
 @pytest.mark.slow
 def test_cli_ask_json_with_the_real_llm(cli_env, llm):
     env = cli_env | {"IRQA_LLM_BASE_URL": llm.url, "IRQA_LLM_MODEL": MODEL, "IRQA_LLM_TIMEOUT": "600"}
