@@ -116,6 +116,20 @@ def test_verified_sentences_are_served_with_the_supporting_quote(sample_engine, 
     assert_citations_locate_quotes(engine, answer)
 
 
+def test_a_chinese_reply_is_checked_and_served_in_chinese(sample_engine, llm):
+    extractive = sample_engine.ask(TURBO_ZH)
+    n = passage_number(extractive, "4K60")
+    good = f"虹软表示，视频应用基本都是4K60帧起步，有的甚至要8K，功耗压力非常大。[{n}]"
+    bad = f"该产品已为公司贡献3.5亿元收入。[{n}]"
+    engine = llm_engine(sample_engine, llm, extra_body=forced(good + bad))
+    answer = engine.answer(TURBO_ZH)
+    assert answer.mode == "generative"
+    assert answer.answer == good.replace(f"[{n}]", "[1]")
+    assert answer.grounding.unsupported == [bad]
+    assert "4K60" in answer.citations[0].quote
+    assert_citations_locate_quotes(engine, answer)
+
+
 def test_unreachable_llm_falls_back_with_a_warning(sample_engine):
     cfg = LlmConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="none", timeout=5)
     engine = Engine(dataclasses.replace(sample_engine.config, llm=cfg), sample_engine.embedder)
