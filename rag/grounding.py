@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -452,10 +452,3 @@ def support(
 
     best = max(range(len(spans)), key=score)
     return Span(start=p.start + spans[best].start, end=p.start + spans[best].end)
-
-
-def iter_checked(
-    sentences: Iterable[str], sources: dict[int, Source], mentions: Mentions | None = None
-) -> Iterator[Checked]:
-    for s in sentences:
-        yield check_sentence(s, sources, mentions)

