@@ -112,7 +112,6 @@ _NUMBER = re.compile(
 )
 #: suffixes that make a Chinese word an organization name (苹果公司, 萤石网络 is caught by jieba tags)
 _ORG_SUFFIX = re.compile(r"..+(?:公司|集团|银行|证券|基金|资本)$")
-_CLASSIFIERS = frozenset("个颗家台位名只条项款辆架艘座")
 _NAME_FLAGS = frozenset({"nr", "ns", "nt", "nz", "nrt", "nrfg"})
 #: parts of speech that name a topic (nouns, verbal nouns, idioms, abbreviations, adjectives)
 _TOPIC_FLAGS = frozenset({"n", "ng", "nl", "vn", "l", "j", "a", "an", "i"})
@@ -299,8 +298,6 @@ def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
         return
     for word, flag in _posseg(text):
         w = word.strip()
-        if len(w) >= 3 and w[0] in _CLASSIFIERS:  # "多少颗卫星" → 颗卫星: a counted noun, not a name
-            w, flag = w[1:], "n"
         if len(w) < 2 or w in ZH_STOP or w in ignore or not _CJK_RUN.fullmatch(w):
             continue
         if w in _ZH_PERIOD_WORDS:
