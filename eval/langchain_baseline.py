@@ -8,8 +8,10 @@ irqa's chunking, hybrid retrieval and company resolution add.
 
 Example::
 
-    >>> lc = LangChainBaseline.build([("虹软……", {"code": "688088", "doc_id": "f1"})], embedder, cache)
-    >>> lc.search("虹软 视频 功耗", k=10)[0]          # (chunk text, metadata, L2 distance)
+    >>> lc = LangChainBaseline.build([("虹软：视频应用功能对于功耗的压力非常大。", {"code": "688088", "doc_id": "f1"})], embedder)
+    >>> text, meta, distance = lc.search("虹软 视频 功耗", k=10)[0]   # (chunk text, metadata, L2 distance)
+    >>> meta["code"]
+    '688088'
 """
 
 from __future__ import annotations

@@ -10,8 +10,13 @@ Systems, all sharing one embedding model and one vector cache:
 
 Example::
 
-    >>> results = run_questions(engine, load_questions("eval/data/sample_dev.jsonl"))
-    >>> results, runs = run_beir(load_beir("../shared/corpus/fintruthqa"), embedder, cache)
+    >>> from irqa.eval.relevance import load_questions
+    >>> from importlib.resources import files
+    >>> questions = load_questions(files("irqa.eval") / "data" / "sample_dev.jsonl")[:3]
+    >>> results = run_questions(engine, questions, ["lexical"])
+    >>> [s.name for s in results.systems], len(results.rows)
+    (['bm25'], 3)
+    >>> results, runs = run_beir(load_beir("../shared/corpus/fintruthqa"), embedder, cache)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ build its engine from the ``IRQA_*`` settings.
 
 Example::
 
-    >>> retriever = IrqaRetriever.from_settings(k=4, company="虹软科技")
-    >>> chain = {"context": retriever | format_documents, "question": RunnablePassthrough()} | prompt | llm
+    >>> retriever = IrqaRetriever(engine=engine, k=4, company="虹软科技")  # or .from_settings(k=4, …)
+    >>> chain = {"context": retriever | format_documents, "question": RunnablePassthrough()} | prompt | llm  # doctest: +SKIP
     >>> retriever.invoke("Turbo Fusion 视频功耗")[0].metadata["record_no"]
     '2024-007'
 """

@@ -19,9 +19,12 @@ the quote holds none, or when even the best passage is not similar enough to the
 
 Example::
 
-    >>> answer = Answerer(embedder).answer(question, hits, resolution)
+    >>> from irqa.rag.companies import Resolution
+    >>> question = "虹软的Turbo Fusion视频功耗怎么样？"
+    >>> hits = engine.search(question, 10, company="虹软科技")
+    >>> answer = Answerer(embedder).answer(question, hits, Resolution(codes=["688088"]))
     >>> answer.answer
-    '…视频应用功能对于功耗的压力非常大。[1]'
+    '...功耗...[1]'
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ built-in list in ``rag/data/aliases.json`` or from users editing the file.
 
 Example::
 
-    >>> r = CompanyResolver.load(path, indexed_codes={"688088"})
+    >>> r = CompanyResolver.load(engine.config.aliases_path, indexed_codes={"688088"})
     >>> r.resolve("what did 虹软 say about Turbo Fusion").codes
     ['688088']
 """

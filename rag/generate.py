@@ -15,8 +15,8 @@ slow model (``LlmConfig.timeout`` for the whole reply) → the extractive answer
 Example::
 
     >>> gen = GroundedGenerator(LlmConfig(base_url="http://127.0.0.1:8080/v1", model="smollm2"))
-    >>> answer = gen.answer(extractive_answer, mentions=engine.mentions)
-    >>> answer.mode, answer.grounding.verified
+    >>> answer = gen.answer(extractive_answer, mentions=engine.mentions)  # doctest: +SKIP
+    >>> answer.mode, answer.grounding.verified  # doctest: +SKIP
     ('generative', True)
 """
 

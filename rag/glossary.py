@@ -9,7 +9,7 @@ retrievers see them. Chinese questions pass through unchanged.
 Example::
 
     >>> expand_query("What is Hikvision's gross margin trend?")
-    "What is Hikvision's gross margin trend? 毛利率"
+    "What is Hikvision's gross margin trend? 毛利率 毛利"
 """
 
 from __future__ import annotations

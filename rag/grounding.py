@@ -16,7 +16,7 @@ which costs a sentence, never trust.
 
 Example::
 
-    >>> src = {1: Source(1, passage, names=("虹软科技", "ArcSoft"))}
+    >>> src = {1: Source(1, passage, names=("虹软科技", "ArcSoft"))}  # passage: any ArcSoft passage
     >>> check_sentence("ArcSoft's video features raised revenue 87.3% [1].", src).ok
     False
 """

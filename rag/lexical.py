@@ -11,8 +11,11 @@ FinTruthQA dev split this raised BM25 MRR@10 from 0.472 to 0.494 (eval/EXPERIMEN
 
 Example::
 
+    >>> texts = ["视频应用功能对于功耗的压力非常大", "公司研发人员595人"]
     >>> index = LexicalIndex([tokenize(t) for t in texts])
     >>> scores = index.scores(tokenize("视频 功耗"))   # one float per text
+    >>> int(scores.argmax())
+    0
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ restrict both retrievers exactly, before ranking.
 
 Example::
 
+    >>> from irqa.rag.store import Filters
     >>> r = Retriever(snapshot, embedder)
-    >>> hits = r.search("虹软 视频 功耗", k=5, codes=["688088"])
+    >>> hits = r.search("虹软 视频 功耗", k=5, filters=Filters(codes=["688088"]))
+    >>> {h.passage.code for h in hits}
+    {'688088'}
 """
 
 from __future__ import annotations

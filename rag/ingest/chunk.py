@@ -8,7 +8,7 @@ are searchable too.
 
 Example::
 
-    >>> passages = chunk_filing(filing, max_tokens=256, overlap_tokens=40)
+    >>> passages = chunk_filing(filing, max_tokens=256, overlap_tokens=40)  # filing: any parsed Filing
     >>> all(filing.text[p.start:p.end] == p.text for p in passages)
     True
 """

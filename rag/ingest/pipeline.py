@@ -9,8 +9,14 @@ same text was embedded before, so re-ingesting costs almost nothing.
 
 Example::
 
-    >>> report = ingest_sources(store, embedder, cache, [Source.from_path(p)], settings)
+    >>> from irqa.embeddings.cache import VectorCache
+    >>> from irqa.rag.engine import sample_dir
+    >>> from irqa.rag.store import open_store
+    >>> store = open_store(f"local:{tmp / 'pipeline-index'}")
+    >>> p = sample_dir() / "688775_insta360_2025-003.txt"
+    >>> report, view = ingest_sources(store, embedder, VectorCache(tmp / "v.sqlite"), [Source.from_path(p)])
     >>> report.added, report.updated, report.skipped
+    (['688775-2025-003'], [], [])
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ override :meth:`StoreView.search` as long as the results match.
 
 Example::
 
-    >>> store = open_store("local:/data/irqa/index")
+    >>> from irqa.rag.store import open_store
+    >>> store = open_store(f"local:{engine.config.index}")
     >>> view = store.load(embedder.name, embedder.family)
     >>> rows, scores = view.dense(embedder.embed_queries(["视频 功耗"]), 10, view.allowed(Filters()))
-    >>> view.passage(int(rows[0])).text
+    >>> view.passage(int(rows[0])).code
+    '688088'
 """
 
 from __future__ import annotations
