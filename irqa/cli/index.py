@@ -26,15 +26,28 @@ def ingest(
     index: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a fresh index from these files.")] = False,
     as_json: JsonOpt = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Parse and embed on Ray (a local Ray started for this run).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Use an existing Ray cluster: 'auto' or HOST:PORT (implies --ray)."
+        ),
+    ] = None,
 ) -> None:
     """Add or update filings in the index (unchanged files are skipped, nothing is embedded twice)."""
     from irqa.api.schemas import IngestOut
     from irqa.wiring import build_engine
 
     with user_errors():
-        engine = build_engine(settings_for(index))
+        settings = settings_for(index)
+        engine = build_engine(settings)
         with progress_bar() as bar:
-            report = engine.ingest_paths(paths, rebuild=rebuild, progress=bar_callback(bar))
+            if ray or ray_address:
+                report = _ingest_on_ray(engine, settings, paths, ray_address, rebuild, bar_callback(bar))
+            else:
+                report = engine.ingest_paths(paths, rebuild=rebuild, progress=bar_callback(bar))
     if as_json:
         out.print_json(data=IngestOut.of(report).model_dump(mode="json"))
     else:
@@ -55,6 +68,26 @@ def ingest(
         err.print(f"[bold red]error:[/] {source}: {reason}", highlight=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _ingest_on_ray(engine, settings, paths, address, rebuild, progress):
+    """``irqa ingest --ray``: parse/chunk as Ray tasks, embed in an actor pool, write here."""
+    from irqa.embeddings.cache import VectorCache
+    from irqa.rag.ingest.distributed import ingest_ray
+    from irqa.wiring import embedder_factory
+
+    return ingest_ray(
+        engine.store,
+        embedder_factory(settings),
+        VectorCache(settings.cache_dir / "vectors.sqlite"),
+        paths,
+        address=address,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+        aliases_path=engine.config.aliases_path,
+        rebuild=rebuild,
+        progress=progress,
+    )
 
 
 def filings(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
