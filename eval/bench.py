@@ -75,11 +75,20 @@ def bench_ingest(config: EngineConfig, embedder: Embedder, log: Log) -> dict[str
                 "passages_per_s": report.passages / secs if secs else None,
             }
             log(f"ingest {label}: {report.passages} passages in {secs:.1f} s ({report.embedded} embedded)")
-        gen = tmp / "index-warm" / (tmp / "index-warm" / "CURRENT").read_text().strip()
+        root = tmp / "index-warm"
         n = out["warm"]["passages"]
+        segs = sorted(root.glob("seg-*"))
+        gens = sorted(root.glob("gen-*"))
         out["index_bytes_per_passage"] = {
-            f.name: f.stat().st_size / n for f in sorted(gen.iterdir()) if f.is_file()
-        } | {"total": _dir_bytes(gen) / n}
+            part: sum(
+                _dir_bytes(g / part) if (g / part).is_dir() else (g / part).stat().st_size for g in segs
+            )
+            / n
+            for part in ("dense.faiss", "lexical", "docs.sqlite", "codes.npy", "dates.npy")
+        } | {
+            "manifest": sum(_dir_bytes(g) for g in gens) / n,
+            "total": (_dir_bytes(root) - (root / "aliases.json").stat().st_size) / n,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -373,11 +382,14 @@ def bench_cli(config: EngineConfig, log: Log) -> dict[str, Any]:
     exe = [sys.executable, "-m", "irqa"]
 
     def run(args: list[str]) -> tuple[float, float]:
+        """Wall seconds and this one process's peak RSS (MB, from wait4's rusage)."""
         t0 = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        subprocess.run(exe + args, env=env, check=True, capture_output=True)
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        return time.perf_counter() - t0, max(rss, before) / 1024
+        proc = subprocess.Popen(exe + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise RuntimeError(f"irqa {' '.join(args)} exited {proc.returncode}")
+        return time.perf_counter() - t0, usage.ru_maxrss / 1024
 
     try:
         run(["ingest", str(sample_dir())])
