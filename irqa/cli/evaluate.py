@@ -135,10 +135,13 @@ def bench(
         Path, typer.Option("--corpus", help="BEIR dataset whose real passages/vectors seed the benchmark.")
     ] = Path("../shared/corpus/fintruthqa"),
     ask_queries: Annotated[int, typer.Option("--ask-queries", min=5, help="Questions for ask latency.")] = 20,
+    cli: Annotated[
+        bool, typer.Option("--cli/--no-cli", help="Also time cold CLI processes and the server.")
+    ] = True,
 ) -> None:
     """Ingest throughput, index size, memory, search/ask latency at 1k–100k passages, flat vs HNSW."""
     from irqa.eval.bench import print_bench, run_bench, write_bench
-    from irqa.wiring import embedder_factory, engine_config
+    from irqa.wiring import embedder_factory, engine_config, query_embedder_factory
 
     with user_errors():
         s = settings_for(None)
@@ -146,6 +149,8 @@ def bench(
             engine_config(s),
             embedder_factory(s)(),
             corpus,
+            query_embedder=query_embedder_factory(s)(),
+            cli=cli,
             sizes=[int(x) for x in sizes.split(",") if x.strip()],
             n_queries=queries,
             n_ask=ask_queries,
