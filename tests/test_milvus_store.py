@@ -104,3 +104,10 @@ def test_milvus_store_matches_the_local_store(milvus_engine, sample_engine, embe
     assert "能耗" in other.filing("688088-2024-007").text
     assert not other.search("全景相机 出货量", 10, company="影石创新")
     assert other.search("能耗", 3)[0].passage.filing_id == "688088-2024-007"
+
+    # a restarted server (or a reopened Lite file) has the collections released: still readable
+    store = other.store
+    for name in (store.passages, store.filings, store.meta):
+        store.client.release_collection(name)
+    reopened = Engine(milvus_engine.config, embedder)
+    assert reopened.search("能耗", 3)[0].passage.filing_id == "688088-2024-007"

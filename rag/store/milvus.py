@@ -167,6 +167,12 @@ class MilvusView(StoreView):
     def passage(self, row: int) -> Passage:
         return self.passages_at([row])[0]
 
+    @property
+    def passages(self) -> list[Passage]:  # type: ignore[override]
+        """Every live passage in row order, fetched in batches (for tools and tests)."""
+        rows = self.live_rows().tolist()
+        return [p for a in range(0, len(rows), 4096) for p in self.passages_at(rows[a : a + 4096])]
+
     def passages_of(self, filing_id: str) -> list[Passage]:
         loc = self.manifest.located.get(filing_id)
         if not loc or loc[2] <= loc[1]:
@@ -302,6 +308,7 @@ class MilvusStore(Store):
         self.lite = not client_uri.startswith(("http://", "https://", "tcp://"))
         self.passages, self.filings, self.meta = (f"{prefix}_{s}" for s in ("passages", "filings", "meta"))
         self._client = None
+        self._loaded = False
 
     @property
     def client(self):
@@ -333,9 +340,20 @@ class MilvusStore(Store):
         return {}
 
     # reading ---------------------------------------------------------------------------------
+    def _ensure_loaded(self) -> None:
+        """Load the collections into memory once per client: a reopened Milvus Lite file or a
+        restarted server has them released, and released collections refuse queries."""
+        if self._loaded:
+            return
+        for name in (self.passages, self.filings, self.meta):
+            if self.client.has_collection(name):
+                self.client.load_collection(name)
+        self._loaded = True
+
     def _head(self) -> dict | None:
         if not self.client.has_collection(self.meta):
             return None
+        self._ensure_loaded()
         got = self.client.query(self.meta, filter='key == "head"', output_fields=["data"], limit=1)
         return json.loads(got[0]["data"]) if got else None
 
@@ -375,7 +393,6 @@ class MilvusStore(Store):
                 f"index at {self.uri} was built with {manifest.embedder!r}, not {embedder_name!r}; "
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
             )
-        self.client.load_collection(self.passages)
         view = MilvusView(self, manifest, head)
         companies = sorted({s.company for s in view.summaries() if s.company})
         add_words(companies)
@@ -446,6 +463,7 @@ class MilvusStore(Store):
         for name in (self.passages, self.filings, self.meta):
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
+        self._loaded = False
 
     def _put_head(self, head: dict) -> None:
         self.client.upsert(self.meta, [{"key": "head", "data": json.dumps(head), "dummy": _DUMMY}])
