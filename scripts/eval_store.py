@@ -61,7 +61,7 @@ def main() -> None:
         )
     build_s = time.perf_counter() - t0
     out: dict = {"store": args.store, "passages": len(passages), "build_seconds": round(build_s, 1)}
-    for name, snap in (("local", local), ("store", view)):
+    for name, snap in (("local", local), ("backend", view)):
         t0 = time.perf_counter()
         results, _ = run_beir(ds, embedder, None, ["hybrid"], snapshot=snap, max_queries=args.max_queries)
         system = results.systems[0]
@@ -74,7 +74,7 @@ def main() -> None:
             "latency_ms_p95": system.metrics.get("latency_ms_p95"),
             "seconds": round(time.perf_counter() - t0, 1),
         }
-    out["mrr@10_difference"] = round(out["store"]["mrr@10"] - out["local"]["mrr@10"], 4)
+    out["mrr@10_difference"] = round(out["backend"]["mrr@10"] - out["local"]["mrr@10"], 4)
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:
