@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -51,11 +50,21 @@ def _stop(proc: subprocess.Popen) -> None:
 def milvus_lite_server(data_dir: Path) -> Iterator[str]:
     """``milvus-lite server --data-dir D --host 127.0.0.1 --port P``; yields ``"127.0.0.1:P"``."""
     port = free_port()
-    exe = shutil.which("milvus-lite") or str(Path(sys.executable).with_name("milvus-lite"))
     log = data_dir / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [exe, "server", "--data-dir", str(data_dir / "data"), "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "milvus_lite",
+                "server",
+                "--data-dir",
+                str(data_dir / "data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -96,13 +105,23 @@ def _kill_marked(marker: str) -> None:
 def ray_cluster(temp_dir: Path) -> Iterator[str]:
     """A head and a worker node on 127.0.0.1, one CPU each; yields the head's ``HOST:PORT``.
 
+    Token authentication is off (``RAY_AUTH_MODE=disabled``; the driver must set it too): both
+    nodes listen on 127.0.0.1 only.
+
     Each node runs as ``ray start --block`` in a session of its own, stopped by killing that
     session (never ``ray stop``, which would stop every Ray on the machine).
     """
     exe = [sys.executable, "-m", "ray.scripts.scripts"]  # workers then run this very Python (and irqa)
     port = free_port()
     temp_dir.mkdir(parents=True, exist_ok=True)  # keep it short: Ray's socket paths cap at 107 bytes
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": str(temp_dir)}
+    # Auth mode set explicitly: `ray start` turns token auth on whenever ~/.ray/auth_token exists
+    # (any earlier local ray.init() writes one), and the test's driver must match the nodes
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_TMPDIR": str(temp_dir),
+        "RAY_AUTH_MODE": "disabled",
+    }
     common = ["--block", "--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats"]
     common += ["--node-ip-address", "127.0.0.1", "--object-store-memory", str(200 * 2**20)]
     address = f"127.0.0.1:{port}"

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,17 @@ from tests.services import ray_cluster
 @pytest.fixture(scope="module")
 def ray_address():
     temp = Path(tempfile.mkdtemp(prefix="irqa-ray-", dir="/tmp"))  # short: unix socket paths
+    before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # as the nodes (see ray_cluster); the CLI test inherits it
     try:
         with ray_cluster(temp) as address:
             yield address
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+        if before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = before
 
 
 def test_ray_ingest_on_two_nodes_equals_a_plain_ingest(ray_address, tmp_path, cache_dir, embedder):
@@ -41,6 +48,9 @@ def test_ray_ingest_on_two_nodes_equals_a_plain_ingest(ray_address, tmp_path, ca
 
     ray_init(ray_address)
     try:
+        deadline = time.monotonic() + 120  # the worker node may still be registering
+        while sum(n["Alive"] for n in ray.nodes()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
         alive = [n for n in ray.nodes() if n["Alive"]]
         assert len(alive) == 2 and ray.cluster_resources()["CPU"] == 2, "a head and a worker node"
         store = open_store(f"local:{tmp_path / 'ray'}")
