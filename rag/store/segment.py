@@ -34,7 +34,7 @@ from irqa.rag.models import Filing, FilingSummary, Passage
 #: (see eval/bench.py for the measurement: recall@10 vs exact, latency, build time; HNSW built
 #: 10-50x slower here and recalled less on near-duplicate passages)
 ANN_THRESHOLD = 50_000
-NPROBE = 48
+NPROBE = 96
 #: filtered searches over at most this many rows are exact scans of the decoded vectors
 SCAN_BELOW = 8192
 
