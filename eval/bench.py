@@ -200,7 +200,9 @@ def run_bench(
     from irqa.rag.store import LocalStore
     from irqa.rag.store import segment as seg
 
-    qembedder = query_embedder or embedder
+    from irqa.embeddings.memo import MemoQueries
+
+    qembedder = MemoQueries(query_embedder or embedder)  # as Engine does: one embedding per question
     figures: dict[str, Any] = {
         "method": __doc__,
         "embedder": embedder.name,
