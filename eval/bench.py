@@ -191,6 +191,7 @@ def run_bench(
     import warnings
 
     from irqa.embeddings.cache import VectorCache
+    from irqa.embeddings.memo import MemoQueries
     from irqa.eval.beir import load_beir
     from irqa.eval.langchain_baseline import make_embeddings
     from irqa.eval.runner import QueryVectorCache, beir_snapshot
@@ -199,8 +200,6 @@ def run_bench(
     from irqa.rag.retriever import Retriever
     from irqa.rag.store import LocalStore
     from irqa.rag.store import segment as seg
-
-    from irqa.embeddings.memo import MemoQueries
 
     qembedder = MemoQueries(query_embedder or embedder)  # as Engine does: one embedding per question
     figures: dict[str, Any] = {
