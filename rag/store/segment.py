@@ -183,7 +183,8 @@ class Segment:
             path = str(self.folder / "dense.faiss")
             with self._lock:
                 if self._index is None:
-                    flag = faiss.IO_FLAG_MMAP_IFC if self.kind == "flat" else 0
+                    # memory-map flat codes where this FAISS can (IO_FLAG_MMAP_IFC); else read them
+                    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if self.kind == "flat" else 0
                     self._index = faiss.read_index(path, flag)
         return self._index
 
