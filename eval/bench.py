@@ -201,7 +201,7 @@ def run_bench(
     from irqa.rag.store import LocalStore
     from irqa.rag.store import segment as seg
 
-    qembedder = MemoQueries(query_embedder or embedder)  # as Engine does: one embedding per question
+    qembedder = query_embedder or embedder  # search and LangChain embed every question
     figures: dict[str, Any] = {
         "method": __doc__,
         "embedder": embedder.name,
@@ -218,7 +218,6 @@ def run_bench(
     log(f"base corpus: {len(base.passages)} real passages ({fresh} freshly embedded)")
     queries = [ds.queries[q] for q in ds.queries][: max(n_queries, n_recall)]
     params = config.fusion
-    answerer = Answerer(qembedder, config.answer)
     qcache = QueryVectorCache(embedder, cache)
     qvecs = qcache.embed_queries(queries)
     with warnings.catch_warnings():
@@ -250,9 +249,15 @@ def run_bench(
             vec_of = dict(zip(queries, qvecs, strict=True))
             retrieval_ms = _time(lambda q, r=r, v=vec_of: r.search_vector(q, v[q][None, :], 10), qs)
 
-            def ask(q: str, r: Retriever = r) -> None:
+            # ask as Engine does it: one query embedding per question, shared by retriever and
+            # answerer (a fresh memo, so no question was embedded before it is timed)
+            ask_q = MemoQueries(qembedder)
+            answerer = Answerer(ask_q, config.answer)
+            r_ask = Retriever(view, ask_q, params)
+
+            def ask(q: str, r: Retriever = r_ask, a: Any = answerer) -> None:
                 hits = r.search(q, 10)
-                answerer.answer(q, hits, Resolution())
+                a.answer(q, hits, Resolution())
 
             ask_ms = _time(ask, queries[:n_ask])
             lc = langchain_store(FAISS, passages, vectors, make_embeddings(qembedder, None))
