@@ -75,11 +75,20 @@ def bench_ingest(config: EngineConfig, embedder: Embedder, log: Log) -> dict[str
                 "passages_per_s": report.passages / secs if secs else None,
             }
             log(f"ingest {label}: {report.passages} passages in {secs:.1f} s ({report.embedded} embedded)")
-        gen = tmp / "index-warm" / (tmp / "index-warm" / "CURRENT").read_text().strip()
+        root = tmp / "index-warm"
         n = out["warm"]["passages"]
+        segs = sorted(root.glob("seg-*"))
+        gens = sorted(root.glob("gen-*"))
         out["index_bytes_per_passage"] = {
-            f.name: f.stat().st_size / n for f in sorted(gen.iterdir()) if f.is_file()
-        } | {"total": _dir_bytes(gen) / n}
+            part: sum(
+                _dir_bytes(g / part) if (g / part).is_dir() else (g / part).stat().st_size for g in segs
+            )
+            / n
+            for part in ("dense.faiss", "lexical", "docs.sqlite", "codes.npy", "dates.npy")
+        } | {
+            "manifest": sum(_dir_bytes(g) for g in gens) / n,
+            "total": (_dir_bytes(root) - (root / "aliases.json").stat().st_size) / n,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -182,6 +191,7 @@ def run_bench(
     import warnings
 
     from irqa.embeddings.cache import VectorCache
+    from irqa.embeddings.memo import MemoQueries
     from irqa.eval.beir import load_beir
     from irqa.eval.langchain_baseline import make_embeddings
     from irqa.eval.runner import QueryVectorCache, beir_snapshot
@@ -191,7 +201,7 @@ def run_bench(
     from irqa.rag.store import LocalStore
     from irqa.rag.store import segment as seg
 
-    qembedder = query_embedder or embedder
+    qembedder = query_embedder or embedder  # search and LangChain embed every question
     figures: dict[str, Any] = {
         "method": __doc__,
         "embedder": embedder.name,
@@ -208,7 +218,6 @@ def run_bench(
     log(f"base corpus: {len(base.passages)} real passages ({fresh} freshly embedded)")
     queries = [ds.queries[q] for q in ds.queries][: max(n_queries, n_recall)]
     params = config.fusion
-    answerer = Answerer(qembedder, config.answer)
     qcache = QueryVectorCache(embedder, cache)
     qvecs = qcache.embed_queries(queries)
     with warnings.catch_warnings():
@@ -240,9 +249,15 @@ def run_bench(
             vec_of = dict(zip(queries, qvecs, strict=True))
             retrieval_ms = _time(lambda q, r=r, v=vec_of: r.search_vector(q, v[q][None, :], 10), qs)
 
-            def ask(q: str, r: Retriever = r) -> None:
+            # ask as Engine does it: one query embedding per question, shared by retriever and
+            # answerer (a fresh memo, so no question was embedded before it is timed)
+            ask_q = MemoQueries(qembedder)
+            answerer = Answerer(ask_q, config.answer)
+            r_ask = Retriever(view, ask_q, params)
+
+            def ask(q: str, r: Retriever = r_ask, a: Any = answerer) -> None:
                 hits = r.search(q, 10)
-                answerer.answer(q, hits, Resolution())
+                a.answer(q, hits, Resolution())
 
             ask_ms = _time(ask, queries[:n_ask])
             lc = langchain_store(FAISS, passages, vectors, make_embeddings(qembedder, None))
@@ -373,11 +388,16 @@ def bench_cli(config: EngineConfig, log: Log) -> dict[str, Any]:
     exe = [sys.executable, "-m", "irqa"]
 
     def run(args: list[str]) -> tuple[float, float]:
+        """Wall seconds and the process's own peak RSS in MB. ``/usr/bin/time`` starts it from a
+        small process: a child forked from this (large) one inherits its high-water mark."""
         t0 = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        subprocess.run(exe + args, env=env, check=True, capture_output=True)
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        return time.perf_counter() - t0, max(rss, before) / 1024
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "maxrss_kb=%M", *exe, *args], env=env, capture_output=True, text=True
+        )
+        if proc.returncode:
+            raise RuntimeError(f"irqa {' '.join(args)} exited {proc.returncode}: {proc.stderr[-300:]}")
+        kb = int(proc.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+        return time.perf_counter() - t0, kb / 1024
 
     try:
         run(["ingest", str(sample_dir())])

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
+from irqa.embeddings.memo import MemoQueries
 from irqa.rag.answer import Answerer, AnswerParams
 from irqa.rag.companies import CompanyResolver, Resolution
 from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError, storage_error
@@ -110,7 +111,7 @@ class Engine:
         self._query: Embedder | None = None
         self._query_factory = query_embedder
         if isinstance(query_embedder, Embedder):
-            self._query, self._query_factory = query_embedder, None
+            self._query, self._query_factory = MemoQueries(query_embedder), None
         self._generator = GroundedGenerator(config.llm) if config.llm else None
 
     # parts ----------------------------------------------------------------------------------
@@ -127,11 +128,12 @@ class Engine:
     def query_embedder(self) -> Embedder:
         """Embeds questions (and answer sentences): the bulk embedder unless a twin was given."""
         if self._query is None:
-            if self._query_factory is None:
-                return self.embedder
+            if self._query_factory is None:  # no twin: the bulk model, with the same memo
+                self._query = MemoQueries(self.embedder)
+                return self._query
             with self._embedder_lock:
                 if self._query is None:
-                    self._query = self._query_factory()  # type: ignore[operator]
+                    self._query = MemoQueries(self._query_factory())  # type: ignore[operator]
         return self._query
 
     def _cache(self) -> VectorCache:

@@ -342,6 +342,7 @@ def bm25_scores(
         for m, live in parts
     )
     avgdl = total_len / n_live
+    hits: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in parts]  # per part: (rows, weights)
     for term, times in Counter(query_tokens).items():
         found = []
         df = 0
@@ -363,7 +364,10 @@ def bm25_scores(
             m = parts[i][0]
             tf = tf.astype(np.float32)
             dl = np.asarray(m.doclen[rows], dtype=np.float32)
-            out[i] += np.bincount(
-                rows, weights=times * idf * tf / (k1 * ((1 - b) + b * dl / avgdl) + tf), minlength=m.size
-            ).astype(np.float32)
+            hits[i].append((rows, times * idf * tf / (k1 * ((1 - b) + b * dl / avgdl) + tf)))
+    for i, found_rows in enumerate(hits):
+        if found_rows:  # one pass over the segment's rows, however many query terms
+            rows = np.concatenate([r for r, _ in found_rows])
+            weights = np.concatenate([w for _, w in found_rows])
+            out[i] = np.bincount(rows, weights=weights, minlength=parts[i][0].size).astype(np.float32)
     return out

@@ -115,9 +115,9 @@ class Retriever:
         bm25 = view.bm25(tokenize(query), allowed) if mode != "dense" else None
         lex_rows = empty
         if bm25 is not None:
-            m = min(n, len(bm25))
-            lex_rows = np.argpartition(-bm25, m - 1)[:m] if m else empty
-            lex_rows = lex_rows[bm25[lex_rows] > 0]
+            nz = np.flatnonzero(bm25)  # top-n among rows that have a query term, not every row
+            m = min(n, len(nz))
+            lex_rows = nz[np.argpartition(-bm25[nz], m - 1)[:m]] if m else empty
             lex_rows = lex_rows[np.lexsort((lex_rows, -bm25[lex_rows]))]
         if mode == "dense":
             rows, scores = dense_rows, dense_scores

@@ -109,5 +109,24 @@ def test_factory_schemes(tmp_path):
     assert isinstance(open_store(f"local:{tmp_path}"), LocalStore)
     with pytest.raises(StoreError, match="unknown store"):
         open_store("redis://localhost")
-    with pytest.raises(StoreError, match="not available"):
-        open_store("milvus://localhost:19530")  # an extension point until the Milvus backend lands
+    assert open_store("milvus://localhost:19530").uri == "milvus://localhost:19530"  # lazy: no connection yet
+
+
+def test_an_ask_embeds_its_question_once(sample_engine, embedder):
+    """The retriever and the answerer share one query vector (``MemoQueries``)."""
+    from irqa.embeddings.memo import MemoQueries
+
+    calls = []
+
+    class Counting(type(embedder)):
+        def __init__(self) -> None:  # share the loaded model, count query calls
+            self.__dict__.update(embedder.__dict__)
+
+        def embed_queries(self, texts):
+            calls.append(list(texts))
+            return embedder.embed_queries(texts)
+
+    engine = Engine(sample_engine.config, embedder, Counting())
+    assert isinstance(engine.query_embedder, MemoQueries)
+    answer = engine.ask("what did 虹软 say about Turbo Fusion video power draw")
+    assert not answer.abstained and len(calls) == 1, calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -34,17 +35,32 @@ def ingest(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Parse and embed on Ray (a local Ray started for this run).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Use an existing Ray cluster: 'auto' or HOST:PORT (implies --ray)."
+        ),
+    ] = None,
 ) -> None:
     """Add or update filings in the index (unchanged files are skipped, nothing is embedded twice)."""
     from irqa.api.schemas import IngestOut
     from irqa.wiring import build_engine
 
     with user_errors():
-        engine = build_engine(settings_for(index))
+        settings = settings_for(index)
+        engine = build_engine(settings)
         with progress_bar() as bar:
-            report = engine.ingest_paths(
-                paths, rebuild=rebuild, progress=bar_callback(bar), allow_unstructured=allow_unstructured
-            )
+            if ray or ray_address:
+                report = _ingest_on_ray(
+                    engine, settings, paths, ray_address, rebuild, bar_callback(bar), allow_unstructured
+                )
+            else:
+                report = engine.ingest_paths(
+                    paths, rebuild=rebuild, progress=bar_callback(bar), allow_unstructured=allow_unstructured
+                )
     if as_json:
         out.print_json(data=IngestOut.of(report).model_dump(mode="json"))
     else:
@@ -67,6 +83,27 @@ def ingest(
         err.print(f"[bold red]error:[/] {source}: {reason}", highlight=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _ingest_on_ray(engine, settings, paths, address, rebuild, progress, allow_unstructured=False):
+    """``irqa ingest --ray``: parse/chunk as Ray tasks, embed in an actor pool, write here."""
+    from irqa.embeddings.cache import VectorCache
+    from irqa.rag.ingest.distributed import ingest_ray
+    from irqa.wiring import embedder_factory
+
+    return ingest_ray(
+        engine.store,
+        embedder_factory(settings),
+        VectorCache(settings.cache_dir / "vectors.sqlite"),
+        paths,
+        address=address,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+        aliases_path=engine.config.aliases_path,
+        rebuild=rebuild,
+        limits=dataclasses.replace(engine.config.limits, require_structure=not allow_unstructured),
+        progress=progress,
+    )
 
 
 def filings(index: IndexOpt = None, as_json: JsonOpt = False) -> None:

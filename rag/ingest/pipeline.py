@@ -134,7 +134,7 @@ def ingest_sources(
         try:
             f = parse_bytes(src.data, src.name, limits)
             chunks = chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
-            _check_passages(src.name, len(chunks), planned, limits)
+            check_passages(src.name, len(chunks), planned, limits)
             parsed[f.id], chunked[f.id] = f, chunks
             planned += len(chunks)
         except FilingError as e:
@@ -224,7 +224,7 @@ def _all_unchanged(store: Store, parsed: dict[str, Filing]) -> bool:
     )
 
 
-def _check_passages(name: str, n: int, planned: int, limits: IngestLimits) -> None:
+def check_passages(name: str, n: int, planned: int, limits: IngestLimits) -> None:
     """Refuse a file whose passages exceed the per-file cap or would exceed the per-call cap."""
     if n > limits.max_passages_per_filing:
         raise FilingError(

@@ -76,6 +76,15 @@ class LocalStore(Store):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.uri = f"local:{self.root}"
+        # opened segments, shared by successive views: segments are immutable, so after a write
+        # the big ones keep their memory maps and loaded indexes and only the new one is opened
+        self._open: dict[str, Segment] = {}
+
+    def _segment(self, name: str) -> Segment:
+        seg = self._open.get(name)
+        if seg is None:
+            seg = self._open[name] = Segment(self.root / name)
+        return seg
 
     # reading --------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -122,7 +131,8 @@ class LocalStore(Store):
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
             )
         try:
-            segments = [Segment(self.root / name) for name in manifest.segments]
+            segments = [self._segment(name) for name in manifest.segments]
+            self._open = {s.name: s for s in segments}  # forget segments no longer listed
             for s in segments:  # a damaged segment is found now, not mid-search
                 for part in ("dense.faiss", "docs.sqlite", "lexical/indptr.npy"):
                     if not (s.folder / part).is_file():
