@@ -130,3 +130,17 @@ def test_an_ask_embeds_its_question_once(sample_engine, embedder):
     assert isinstance(engine.query_embedder, MemoQueries)
     answer = engine.ask("what did 虹软 say about Turbo Fusion video power draw")
     assert not answer.abstained and len(calls) == 1, calls
+
+
+def test_many_small_writes_are_merged_automatically(fresh_engine, monkeypatch):
+    from irqa.rag.store import local
+
+    monkeypatch.setattr(local, "MAX_SEGMENTS", 2)
+    for path in (INSTA360, ARCSOFT):
+        fresh_engine.ingest_paths([path])
+    assert len(fresh_engine.store.read_manifest().segments) == 2
+    fresh_engine.ingest_paths([HIKVISION])  # a third segment → past the limit → merged
+    m = fresh_engine.store.read_manifest()
+    assert len(m.segments) == 1 and not m.deleted
+    assert len(fresh_engine.snapshot()) == m.passages > 150
+    assert "688088" in {h.passage.code for h in fresh_engine.search("虹软 视频 功耗", 3)}

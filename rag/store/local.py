@@ -43,6 +43,8 @@ from irqa.rag.store.view import SegmentView
 KEEP_GENERATIONS = 3
 #: more segments than this after a write → the small ones are merged (keeps search fast)
 MAX_SEGMENTS = 12
+#: segments below this many rows are always merged by the automatic merge
+SMALL_SEGMENT = 10_000
 
 
 def _versions() -> dict[str, str]:
@@ -289,13 +291,14 @@ class LocalStore(Store):
         return self._commit(n, m, {name: (passages, vecs, merged, filings)})
 
     def compact_if_needed(self) -> SegmentView | None:
-        """The automatic tiered merge: past ``MAX_SEGMENTS``, merge every segment smaller than the
-        largest one's tenth (so a big compacted segment is not rewritten for a small write)."""
+        """The automatic tiered merge: past ``MAX_SEGMENTS``, merge every segment smaller than a
+        tenth of the largest (at least ``SMALL_SEGMENT`` rows), so a big compacted segment is not
+        rewritten for a small write while many small ones are."""
         m = self.read_manifest()
         if m is None or len(m.segments) <= MAX_SEGMENTS:
             return None
         sizes = [Segment(self.root / s).rows for s in m.segments]
-        return self.compact(only_below=max(max(sizes) // 10, 2))
+        return self.compact(only_below=max(max(sizes) // 10, SMALL_SEGMENT))
 
     def _switch(self, gen: str) -> None:
         """Point CURRENT at ``gen`` atomically (write a temp file, fsync, rename, fsync the folder)."""
