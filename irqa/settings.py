@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     index: Path = Field(default_factory=_default_index, description="Index directory.")
     store: str | None = Field(
         None,
-        description="Store URI: local:PATH (default: the index directory), later milvus://HOST:PORT, milvus-lite:PATH.",
+        description="Store URI: local:PATH (default: the index directory), milvus://HOST:PORT, milvus-lite:PATH.db; "
+        "a command's --index overrides it.",
     )
     cache_dir: Path = Field(default_factory=_default_cache, description="Vector and model cache.")
     aliases: Path | None = Field(None, description="Company alias file; default <index>/aliases.json.")

@@ -51,7 +51,8 @@ def settings_for(index: Path | None) -> Settings:
     """The settings (``IRQA_*``), with ``--index`` applied; prepares the process environment."""
     s = Settings()
     if index is not None:
-        s = s.model_copy(update={"index": index.expanduser()})
+        # an explicit --index names the local store to use, whatever IRQA_STORE says
+        s = s.model_copy(update={"index": index.expanduser(), "store": None})
     prepare_process(s.cache_dir, s.threads)
     show_notices()
     return s
