@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from irqa.rag.engine import Engine
-from irqa.rag.errors import StoreError
+from irqa.rag.errors import StorageFull
 from irqa.rag.store import IndexStore
 
 from tests.helpers import ARCSOFT, INSTA360, make_config
@@ -62,7 +62,7 @@ def test_failed_switch_does_not_block_later_writes(small_tmpfs, cache_dir, embed
     written = _entries(index / live) + _entries(index / segment)
     # room for the whole new generation, none for the CURRENT switch
     limit(_inodes_used(mnt) + written)
-    with pytest.raises(StoreError, match="previous index is unchanged") as failure:
+    with pytest.raises(StorageFull, match=f"the index at {index} is unchanged") as failure:
         engine.ingest_paths([ARCSOFT])
     cause = failure.value.__cause__
     assert isinstance(cause, OSError) and "CURRENT.tmp" in str(cause.filename), "the switch must fail"

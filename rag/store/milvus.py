@@ -40,9 +40,11 @@ collection (``irqa ingest --ray`` writes from its driver alone).
 
 Example::
 
-    >>> store = open_store("milvus-lite:/tmp/irqa.db")
-    >>> view = store.write(embedder=e.name, dim=e.dim, family=e.family, upserts=[...])
-    >>> view.dense(e.embed_queries(["视频 功耗"]), 10, view.allowed(Filters(codes=["688088"])))
+    >>> store = open_store("milvus-lite:/tmp/irqa.db")  # doctest: +SKIP
+    >>> view = store.write(embedder=e.name, dim=e.dim, family=e.family, upserts=[...])  # doctest: +SKIP
+    >>> view.dense(e.embed_queries(["视频 功耗"]), 10, view.allowed(Filters(codes=["688088"])))  # doctest: +SKIP
+
+(tests/test_milvus_store.py runs all of this against a real ``milvus-lite server``.)
 """
 
 from __future__ import annotations
