@@ -260,6 +260,10 @@ class Engine:
 
     # reading --------------------------------------------------------------------------------
     def filings(self) -> list[FilingSummary]:
+        """What is indexed. Listing needs no model: before the first search it reads the store's
+        live view directly instead of loading the embedder (``irqa filings`` stays fast)."""
+        if self._live is None:
+            return self.store.load().summaries()
         return self.snapshot().summaries()
 
     def filing(self, filing_id: str) -> Filing | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import fresh_cache
+from tests.helpers import free_port, fresh_cache, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "test-key-7d3f"
@@ -56,19 +55,7 @@ class Server:
             return ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        stop(self.proc)
 
 
 def start_server(name: str, api_key: str | None = None, **env: str) -> Server:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api_server import free_port
+from tests.helpers import free_port, stop
 
 MODEL = "smollm2"
 READY_TIMEOUT = 180.0
@@ -39,13 +39,7 @@ class LlmServer:
             return ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc)
 
 
 def gguf_path() -> Path:

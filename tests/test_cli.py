@@ -130,6 +130,10 @@ def test_search_and_filings(cli_env):
         "688775-2025-003",
         "002415-2023-4-15",
     }
+    # listing loads no model: an embedder that cannot load does not matter to it
+    r = irqa("filings", "--json", env={**cli_env, "IRQA_EMBEDDER": "no-such-model"})
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 3
 
 
 def test_batch_writes_one_answer_per_line(cli_env, tmp_path):
