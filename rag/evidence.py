@@ -238,7 +238,10 @@ def _segmenter():
     import jieba.posseg
     from irqa.rag.lexical import new_tokenizer
 
-    tagger = jieba.posseg.POSTokenizer(new_tokenizer())
+    # jieba.posseg's own tagger read dict.txt's tags at import: copy them rather than read it again
+    tagger = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
+    tagger.tokenizer = new_tokenizer()
+    tagger.word_tag_tab = dict(jieba.posseg.dt.word_tag_tab)
     for zh in sorted({zh for zhs in glossary().values() for zh in zhs if not zh.isascii()}):
         if len(zh) > 1:
             tagger.tokenizer.add_word(zh, freq=20000, tag="n")

@@ -113,6 +113,11 @@ def new_tokenizer():  # -> jieba.Tokenizer
     jieba = _jieba()
     tk = jieba.Tokenizer()
     tk.cache_file = _cache_file()
+    # a copy of the shared dictionary instead of loading it a second time (~0.5 s per process)
+    jieba.dt.check_initialized()
+    with jieba.dt.lock:
+        tk.FREQ, tk.total = dict(jieba.dt.FREQ), jieba.dt.total
+    tk.initialized = True
     return tk
 
 
