@@ -282,26 +282,9 @@ class Answerer:
         parts: list[str] = []
         for n, run in enumerate(runs, start=1):
             h = hits[run[0].hit_index]
-            p = h.passage
-            start, end = run[0].span.start, run[-1].span.end
-            quote = p.text[start - p.start : end - p.start]
-            citations.append(
-                Citation(
-                    n=n,
-                    filing_id=p.filing_id,
-                    company=p.company,
-                    code=p.code,
-                    record_no=p.record_no,
-                    date=p.date,
-                    question=p.question,
-                    quote=quote,
-                    passage_id=p.id,
-                    title=p.title,
-                    score=h.score,
-                    start=start,
-                    end=end,
-                )
-            )
+            c = Citation.quoting(n, h, run[0].span.start, run[-1].span.end)
+            citations.append(c)
+            quote = c.quote
             parts.append(f"{quote}[{n}]")
         return citations, parts
 

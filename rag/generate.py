@@ -260,23 +260,8 @@ class GroundedGenerator:
     def _citation(
         n: int, sentence: Checked, source: Source, hit: Hit, similarity: Similarity | None
     ) -> Citation:
-        p = source.passage
         span = support(sentence, source, similarity)
-        return Citation(
-            n=n,
-            filing_id=p.filing_id,
-            company=p.company,
-            code=p.code,
-            record_no=p.record_no,
-            date=p.date,
-            question=p.question,
-            quote=p.text[span.start - p.start : span.end - p.start],
-            passage_id=p.id,
-            title=p.title,
-            score=hit.score,
-            start=span.start,
-            end=span.end,
-        )
+        return Citation.quoting(n, hit, span.start, span.end)
 
 
 def _is_decline(text: str) -> bool:

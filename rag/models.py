@@ -143,6 +143,26 @@ class Citation(BaseModel):
     start: int = 0  # quote span in the filing's normalized text
     end: int = 0
 
+    @classmethod
+    def quoting(cls, n: int, hit: Hit, start: int, end: int) -> Citation:
+        """Citation ``[n]`` of ``filing.text[start:end]``, a span inside ``hit``'s passage."""
+        p = hit.passage
+        return cls(
+            n=n,
+            filing_id=p.filing_id,
+            company=p.company,
+            code=p.code,
+            record_no=p.record_no,
+            date=p.date,
+            question=p.question,
+            quote=p.text[start - p.start : end - p.start],
+            passage_id=p.id,
+            title=p.title,
+            score=hit.score,
+            start=start,
+            end=end,
+        )
+
 
 class Grounding(BaseModel):
     """How far the answer's text is backed by the filings (``irqa.rag.grounding``)."""
