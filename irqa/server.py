@@ -124,7 +124,7 @@ def run(settings: Settings, host: str, port: int) -> None:
         from irqa.wiring import api_config, build_engine
 
         config = api_config(settings)  # refuses an empty IRQA_API_KEY before any slow start-up work
-        engine = build_engine(settings)
+        engine = build_engine(settings, resident=True)
         app = create_app(engine, config, bootstrap=True)
         url = shown_url(host, port)
         print(f"irqa is serving {url} (API docs at /docs); Ctrl+C stops it", flush=True)

