@@ -112,35 +112,29 @@ class Retriever:
         n = max(p.candidates, k)
         empty = np.zeros(0, np.int64)
         dense_rows, dense_scores = view.dense(qv, n, allowed) if mode != "lexical" else (empty, empty)
-        bm25 = view.bm25(tokenize(query), allowed) if mode != "dense" else None
-        lex_rows = empty
-        if bm25 is not None:
-            nz = np.flatnonzero(bm25)  # top-n among rows that have a query term, not every row
-            m = min(n, len(nz))
-            lex_rows = nz[np.argpartition(-bm25[nz], m - 1)[:m]] if m else empty
-            lex_rows = lex_rows[np.lexsort((lex_rows, -bm25[lex_rows]))]
+        lex = view.lexical(tokenize(query), n, allowed) if mode != "dense" else None
+        lex_rows = lex.rows if lex is not None else empty
         if mode == "dense":
             rows, scores = dense_rows, dense_scores
         elif mode == "lexical":
-            rows, scores = lex_rows, bm25[lex_rows]
+            assert lex is not None
+            rows, scores = lex.rows, lex.scores
         else:
             union = np.union1d(dense_rows, lex_rows)
             cos = view.cosines(qv, union) if p.method == "score" else None
-            rows, scores = fuse(
-                p, dense_rows, lex_rows, cos, bm25[union] if bm25 is not None else None, union
-            )
+            rows, scores = fuse(p, dense_rows, lex_rows, cos, lex.score_of(union) if lex else None, union)
         rows, scores = rows[:k], scores[:k]
         exact = view.cosines(qv, rows) if qv is not None and len(rows) else None  # cosine for every hit
         passages = (
             view.passages_at(rows) if hasattr(view, "passages_at") else [view.passage(int(r)) for r in rows]
         )
-        lex_set = set(lex_rows.tolist())
+        lex_score = dict(zip(lex_rows.tolist(), lex.scores.tolist(), strict=True)) if lex else {}
         return [
             Hit(
                 passage=passage,
                 score=float(score),
                 dense=float(exact[i]) if exact is not None else None,
-                lexical=float(bm25[row]) if bm25 is not None and int(row) in lex_set else None,
+                lexical=lex_score.get(int(row)),
                 rank=i + 1,
             )
             for i, (row, score, passage) in enumerate(zip(rows, scores, passages, strict=True))

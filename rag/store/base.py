@@ -15,7 +15,9 @@ one view.
 
 Search. A backend implements the three primitives :meth:`StoreView.dense`,
 :meth:`StoreView.bm25` and :meth:`StoreView.cosines`; irqa's fusion (``irqa.rag.retriever``)
-combines them, so every backend ranks the same way. A backend whose engine fuses natively may
+combines them, so every backend ranks the same way. The retriever asks for BM25 through
+:meth:`StoreView.lexical` (top rows, plus exact scores of any other rows), which a backend may
+answer without scoring every row (the local store does on big views). A backend whose engine fuses natively may
 override :meth:`StoreView.search` as long as the results match.
 
 Example::
@@ -91,6 +93,24 @@ class Upsert:
     tokens: list[list[str]]
 
 
+@dataclass
+class LexicalHits:
+    """One query's BM25 top rows (best first) and a way to score any other rows exactly."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    score_of: Any  # Callable[[np.ndarray], np.ndarray]: exact BM25 of the given rows
+
+    @classmethod
+    def of(cls, bm25: np.ndarray, n: int) -> LexicalHits:
+        """From dense scores of every slot: the top ``n`` rows that hold a query term."""
+        nz = np.flatnonzero(bm25)  # top-n among rows that have a query term, not every row
+        m = min(n, len(nz))
+        rows = nz[np.argpartition(-bm25[nz], m - 1)[:m]] if m else np.zeros(0, np.int64)
+        rows = rows[np.lexsort((rows, -bm25[rows]))]
+        return cls(rows.astype(np.int64), bm25[rows], lambda r: bm25[np.asarray(r, np.int64)])
+
+
 class StoreView(ABC):
     """One immutable state of a store, safe to share between threads."""
 
@@ -153,6 +173,11 @@ class StoreView(ABC):
     @abstractmethod
     def bm25(self, tokens: Sequence[str], allowed: np.ndarray | None) -> np.ndarray:
         """BM25 score of every slot (0 for dead rows and rows outside ``allowed``)."""
+
+    def lexical(self, tokens: Sequence[str], n: int, allowed: np.ndarray | None) -> LexicalHits:
+        """The top ``n`` BM25 rows among ``allowed`` and exact scores of others (default: from
+        :meth:`bm25`, i.e. every row scored)."""
+        return LexicalHits.of(self.bm25(tokens, allowed), n)
 
     @abstractmethod
     def cosines(self, qv: np.ndarray, rows: np.ndarray) -> np.ndarray:
