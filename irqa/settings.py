@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.3, ge=0, description="Weight of the BM25 ranking.")
     rrf_k: int = Field(60, ge=1, description="RRF constant (fusion='rrf' only).")
     answer_sentences: int = Field(3, ge=1, le=10)
+    answer_embed_units: int = Field(
+        6, ge=0, description="Quotable sentences embedded per answer (0: all); the rest ranked by evidence."
+    )
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
 
     # limits (README "Security and limits"; each one stopped a real attack or accident)

@@ -33,7 +33,9 @@ def fusion_params(s: Settings) -> FusionParams:
 
 
 def answer_params(s: Settings) -> AnswerParams:
-    return AnswerParams(sentences=s.answer_sentences, abstain_below=s.abstain_below)
+    return AnswerParams(
+        sentences=s.answer_sentences, abstain_below=s.abstain_below, embed_units=s.answer_embed_units
+    )
 
 
 def ingest_limits(s: Settings) -> IngestLimits:

@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,9 @@ class AnswerParams:
     min_coverage: float = 0.5  # share of the question's key terms the answer passage must mention
     number_coverage: float = 0.6  # … that the sentence quoting a figure must mention
     shown_when_abstaining: int = 3  # nearest passages an abstention keeps
+    #: units embedded per question (0: all): the best by the cheap evidence (key terms, figures,
+    #: the passage's rank and cosine) — embedding is ~90% of an answer's time (eval/EXPERIMENTS.md)
+    embed_units: int = 6
 
 
 @dataclass
@@ -63,6 +67,7 @@ class _Candidate:
     field: str = ""
     score: float = 0.0
     coverage: float = 0.0  # key terms in the unit and its passage's question/heading
+    evidence: float = 0.0  # the score without the cosine
 
 
 class Answerer:
@@ -218,22 +223,24 @@ class Answerer:
         passage's investor question/heading) + 0.10 × coverage of the whole passage + 0.05 × the
         passage's share of the best fused score + 0.10 for a figure when one is (likely) asked for + 0.10
         for a header field the question asks about.
+
+        With ``embed_units`` set, only that many units — the best by everything but the cosine, plus
+        the passage's own cosine — are embedded, then the chosen unit's neighbours as the quote grows,
+        so that whether they join it is decided exactly as without the limit.
         """
         cands = self._candidates(question, terms, hits)
         if not cands:
             return []
-        qv = self.embedder.embed_queries([query])[0]
-        cos = embed_with_cache(self.embedder, [c.text for c in cands], self.cache)[0] @ qv
         top = max((h.score for h in hits), default=0.0) or 1.0
         weights = terms.rarity([c.text for c in cands])  # "app" says more than "提供"
         passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
         asked = header_fields_asked(question)
         qtok = set(tokenize(query))
-        for c, s in zip(cands, cos, strict=True):
+        evidence = []
+        for c in cands:
             overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
-            c.score = (
-                float(s)
-                + 0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
+            evidence.append(
+                0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
                 + 0.10 * passage_cov[c.hit_index]
                 + 0.05 * max(hits[c.hit_index].score, 0.0) / top
                 + 0.03 * overlap
@@ -242,12 +249,30 @@ class Answerer:
                 + 0.05 * terms.time_coverage(c.text)
                 - (0.10 if terms.other_years(c.text) else 0.0)
             )
+        qv = self.embedder.embed_queries([query])[0]
+        for c, e in zip(cands, evidence, strict=True):
+            c.score = -math.inf  # not embedded (yet): never quoted
+            c.evidence = e
+
+        def embed(some: list[_Candidate]) -> None:
+            some = [c for c in some if c.score == -math.inf]
+            if some:
+                vecs = embed_with_cache(self.embedder, [c.text for c in some], self.cache)[0]
+                for c, s in zip(some, vecs @ qv, strict=True):
+                    c.score = float(s) + c.evidence
+
+        limit = self.params.embed_units
+        if limit and len(cands) > limit:
+            embed(sorted(cands, key=lambda c: -(c.evidence + (hits[c.hit_index].dense or 0.0)))[:limit])
+        else:
+            embed(cands)
         best = max(cands, key=lambda c: c.score)
         primary = [c for c in cands if c.hit_index == best.hit_index]
         run = [best]
         by_order = {c.order: c for c in primary}
         while len(run) < self.params.sentences and not best.field:
             left, right = by_order.get(run[0].order - 1), by_order.get(run[-1].order + 1)
+            embed([c for c in (left, right) if c is not None])  # neighbours decided as without a limit
             options = [
                 c for c in (left, right) if c is not None and c.score >= best.score - self.params.margin
             ]

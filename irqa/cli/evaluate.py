@@ -73,7 +73,7 @@ def questions_cmd(
     with user_errors():
         keys = choose(retriever)
         questions = load_questions(file)[:max_questions]
-        engine = open_engine(index)
+        engine = open_engine(index, resident=True)
         with warnings.catch_warnings(), progress_bar() as bar:
             warnings.simplefilter("ignore", DeprecationWarning)
             results = run_questions(engine, questions, keys, k=k, dataset=file.stem, tick=_ticker(bar))
@@ -99,7 +99,7 @@ def chat_cmd(
 
     with user_errors():
         cases = load_chats(file)
-        engine = open_engine(index)
+        engine = open_engine(index, resident=True)
         rows = []
         for case in cases:
             t0 = time.perf_counter()
