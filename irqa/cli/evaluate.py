@@ -219,7 +219,7 @@ def bench(
             engine_config(s),
             embedder_factory(s)(),
             corpus,
-            query_embedder=query_embedder_factory(s)(),
+            query_embedder=query_embedder_factory(s, resident=True)(),
             cli=cli,
             sizes=[int(x) for x in sizes.split(",") if x.strip()],
             n_queries=queries,
