@@ -235,6 +235,9 @@ async def run_load(url: str, concurrency: int, seconds: float, large_qa: int) ->
         elapsed = time.monotonic() - t0
         large = await large_task
     done = sum(len(v) for v in stats.latency.values()) + len(stats.errors)
+    groups = dict(stats.latency)
+    groups["all"] = [x for v in stats.latency.values() for x in v]
+    groups["reads (ask + search)"] = stats.latency.get("ask", []) + stats.latency.get("search", [])
     return {
         "url": url,
         "concurrency": concurrency,
@@ -253,7 +256,7 @@ async def run_load(url: str, concurrency: int, seconds: float, large_qa: int) ->
                 "max": round(max(v, default=0), 1),
                 "mean": round(statistics.fmean(v), 1) if v else 0.0,
             }
-            for kind, v in sorted(stats.latency.items())
+            for kind, v in groups.items()
         },
         "large_ingest": large,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
