@@ -310,7 +310,7 @@ def run_bench(
                 row["pruned_bm25_vs_exhaustive"] = pruned_vs_exhaustive(
                     view, r, queries[:n_recall], qvecs[:n_recall]
                 )
-                row["add_one_filing"] = bench_add_filing(root, config, embedder, log)
+                row["add_one_filing"] = bench_add_filing(LocalStore(root), config, embedder, log)
             figures["sizes"][str(n)] = row
             del view, r, lc, passages, vectors, terms
             shutil.rmtree(root, ignore_errors=True)
@@ -414,20 +414,19 @@ def pruned_vs_exhaustive(view: Any, r: Any, queries: Sequence[str], qvecs: np.nd
     }
 
 
-def bench_add_filing(root: Path, config: EngineConfig, embedder: Embedder, log: Log) -> dict[str, Any]:
-    """Add one real sample filing (~30 passages, vectors from the cache) to the big store."""
+def bench_add_filing(store: Any, config: EngineConfig, embedder: Embedder, log: Log) -> dict[str, Any]:
+    """Add one real sample filing (~30 passages, vectors from the cache) to the big ``store``."""
     from irqa.embeddings.cache import VectorCache, embed_with_cache
     from irqa.rag.engine import sample_dir
     from irqa.rag.ingest.chunk import chunk_filing
     from irqa.rag.ingest.pipeline import parse_file
     from irqa.rag.lexical import tokenize
-    from irqa.rag.store import LocalStore, Upsert
+    from irqa.rag.store import Upsert
 
     f = parse_file(sample_dir() / "688775_insta360_2025-003.txt")
     ps = chunk_filing(f, max_tokens=config.chunk_tokens, overlap_tokens=config.chunk_overlap_tokens)
     texts = [p.embed_text() for p in ps]
     vecs, _ = embed_with_cache(embedder, texts, VectorCache(config.cache_dir / "vectors.sqlite"))
-    store = LocalStore(root)
     t0 = time.perf_counter()
     with store.lock():
         view = store.write(
@@ -438,7 +437,7 @@ def bench_add_filing(root: Path, config: EngineConfig, embedder: Embedder, log: 
         )
     secs = time.perf_counter() - t0
     t0 = time.perf_counter()
-    LocalStore(root).load()
+    store.load()
     reopen_ms = (time.perf_counter() - t0) * 1000
     log(
         f"add one {len(ps)}-passage filing to {len(view) - len(ps):,} passages: {secs:.2f} s; reopen {reopen_ms:.0f} ms"

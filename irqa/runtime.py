@@ -22,6 +22,9 @@ def prepare_process(cache_dir: Path, threads: int | None = None) -> None:
     # Every model irqa loads by default is a local folder: never ask a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # ONNX Runtime's telemetry writes a device id under ~/.cache/Microsoft and a session file in
+    # $TMPDIR at import (and would send events where a network exists): off
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     # Caches under irqa's cache directory, not $TMPDIR.
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir / "tiktoken"))
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "torchinductor"))
