@@ -396,8 +396,9 @@ class MilvusStore(Store):
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
             )
         view = MilvusView(self, manifest, head)
-        companies = sorted({s.company for s in view.summaries() if s.company})
-        add_words(companies)
+        if manifest.companies is None:  # written before the manifest kept them
+            manifest.companies = sorted({s.company for s in view.summaries() if s.company})
+        add_words(manifest.companies)
         return view
 
     # writing ---------------------------------------------------------------------------------
@@ -513,6 +514,8 @@ class MilvusStore(Store):
         if head is not None:
             head = self._clean(head)
             old = self._manifest_of(head)
+            if old.companies is None:  # an index written before the manifest kept them
+                old.companies = self.load().manifest.companies
             if old.dim != dim:
                 raise StoreError(f"the Milvus index at {self.uri} holds {old.dim}-d vectors, not {dim}-d")
         else:
@@ -583,6 +586,9 @@ class MilvusStore(Store):
         if pending_rows:
             c.insert(self.passages, pending_rows)
         m.passages = int(old.passages) + (row - int(head["next_row"])) - sum(b - a for a, b in dead_rows)
+        m.companies = sorted(
+            set(old.companies or []) | {u.filing.company for u in upserts if u.filing.company}
+        )
         m.index_kind = self.index_params()["index_type"].lower()
         m.segments, m.deleted = [], {}
         m.versions = _versions()
