@@ -217,6 +217,7 @@ def export_onnx(model_dir: Path) -> Path:
         (target / DONE).write_text(
             json.dumps({"graph": GRAPH, "table": TABLE, "spm": spm, "vocab": int(table.shape[0])})
         )
+        (target / "model.onnx").unlink(missing_ok=True)  # the whole-graph export of earlier versions
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -102,7 +102,7 @@ class LexicalHits:
 
     rows: np.ndarray
     scores: np.ndarray
-    score_of: Any  # Callable[[np.ndarray], np.ndarray]: exact BM25 of the given rows
+    score_of: Callable[[np.ndarray], np.ndarray]  # exact BM25 of the given rows
 
     @classmethod
     def of(cls, bm25: np.ndarray, n: int) -> LexicalHits:
