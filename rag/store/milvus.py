@@ -65,7 +65,7 @@ from filelock import FileLock
 from irqa.rag.errors import ModelMismatch, StoreError
 from irqa.rag.lexical import add_words, words
 from irqa.rag.models import Filing, FilingSummary, Passage
-from irqa.rag.store.base import Filters, Manifest, Store, StoreView, Upsert
+from irqa.rag.store.base import Filters, LexicalHits, Manifest, Store, StoreView, Upsert
 
 #: Milvus caps a search's top-k at 16384: the BM25 primitive scores at most this many rows
 MAX_TOPK = 16384
@@ -273,6 +273,31 @@ class MilvusView(StoreView):
         )
         out[rows] = scores
         return out
+
+    def lexical(self, tokens: Sequence[str], n: int, allowed: np.ndarray | None) -> LexicalHits:
+        """Milvus' top ``n`` BM25 rows, and the BM25 of any other row the fusion needs from a
+        second search filtered to exactly those rows (instead of fetching 16k scored rows per
+        question: 1.3 s per search at 100k passages in Milvus Lite)."""
+        empty = np.zeros(0, np.int64)
+        if not tokens or not self._slots or (allowed is not None and len(allowed) == 0):
+            return LexicalHits(empty, np.zeros(0, np.float32), lambda r: np.zeros(len(r), np.float32))
+        text = lexical_text(tokens)
+        rows, scores = self._bm25_search(text, min(max(n, 1), MAX_TOPK), self._expr(allowed))
+        order = np.lexsort((rows, -scores))
+        rows, scores = rows[order], np.asarray(scores, np.float32)[order]
+        known = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        allowed_set = None if allowed is None else set(np.asarray(allowed).tolist())
+
+        def score_of(want: np.ndarray) -> np.ndarray:
+            want = [int(r) for r in np.asarray(want, np.int64)]
+            missing = [r for r in want if r not in known and (allowed_set is None or r in allowed_set)]
+            for at in range(0, len(missing), MAX_TOPK):
+                part = missing[at : at + MAX_TOPK]
+                got_rows, got = self._bm25_search(text, len(part), f"{self._base} and row in {part}")
+                known.update(zip(got_rows.tolist(), np.asarray(got, np.float32).tolist(), strict=True))
+            return np.asarray([known.get(r, 0.0) for r in want], np.float32)
+
+        return LexicalHits(rows, scores, score_of)
 
     def cosines(self, qv: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return self.vectors_of(np.asarray(rows, np.int64)) @ np.asarray(qv, np.float32).reshape(-1)
