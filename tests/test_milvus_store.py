@@ -76,6 +76,16 @@ def test_milvus_store_matches_the_local_store(milvus_engine, sample_engine, embe
     for q in QUERIES:  # irqa's fusion over Milvus candidates ranks as it does over local ones
         mine, theirs = _ranking(milvus_engine, q), _ranking(sample_engine, q)
         assert mine[:3] == theirs[:3] and len(set(mine) & set(theirs)) >= 8, q
+    # BM25 through Milvus: its top rows, and exact scores of any other row the fusion asks about
+    from irqa.rag.lexical import tokenize
+
+    tokens = tokenize("视频应用的功耗压力")
+    every = remote.bm25(tokens, None)  # Milvus' scores of all matching rows
+    lex = remote.lexical(tokens, 5, None)
+    assert len(lex.rows) == 5 and np.allclose(lex.scores, np.sort(every)[::-1][:5], rtol=1e-4)
+    others = np.setdiff1d(np.flatnonzero(every), lex.rows)[:20]
+    assert len(others) and np.allclose(lex.score_of(others), every[others], rtol=1e-4)
+    assert lex.score_of(np.flatnonzero(every == 0)[:3]).tolist() == [0.0] * 3
     terms = ["功耗", "视频", "萤石", "海康威视", "全景相机", "贵州茅台", "茅台酒"]
     known = [remote.knows(t) for t in terms]
     assert known == [local.knows(t) for t in terms] and any(known) and not all(known)
