@@ -22,7 +22,7 @@ How each figure is made (also written into the JSON under ``method``):
   Ratios are LangChain / irqa.
 - **Full rewrite vs append**: ``full_rewrite_s`` is the time to write the whole store once (what
   every ingest cost before the segment store); ``add_one_filing`` appends one real filing.
-- **Pruned BM25** (views of ``EXACT_BELOW`` rows or more): agreement of the top 10 with
+- **Pruned BM25** (views of ``LexicalPruning.exact_below`` rows or more): agreement of the top 10 with
   exhaustive BM25 scoring — BM25 scores, and the hybrid top 10 compared by original passage (the
   synthetic copies of one passage tie).
 - **Memory**: peak RSS (``resource.getrusage``) after each stage, and the Python-heap peak
@@ -377,37 +377,37 @@ def usual_embeddings(config: EngineConfig) -> Any:
 def pruned_vs_exhaustive(view: Any, r: Any, queries: Sequence[str], qvecs: np.ndarray) -> dict[str, Any]:
     """Top-10 agreement of the pruned BM25 of big views with exhaustive scoring (module doc)."""
     from irqa.rag.lexical import tokenize
-    from irqa.rag.store import view as view_module
 
-    if view.slots < view_module.EXACT_BELOW:
+    pruning = view.pruning
+    if view.slots < pruning.exact_below:
         return {"pruned": False}
-    base = [dict(), dict()]  # exhaustive: bm25 top-10 scores, hybrid top-10 original passages
 
-    def original(pid: str) -> str:
+    def original(pid: str) -> str:  # the synthetic copies of one passage tie
         return pid.split("~")[0]
 
-    before = view_module.EXACT_BELOW
-    view_module.EXACT_BELOW = 1 << 62
+    def top10(q: str, v: np.ndarray) -> tuple[np.ndarray, set[str]]:
+        bm25 = view.lexical(tokenize(q), 10, None).scores
+        return bm25, {original(h.passage.id) for h in r.search_vector(q, v[None, :], 10)}
+
+    view.pruning = replace(pruning, exact_below=1 << 62)  # every row scored
     try:
-        for q, v in zip(queries, qvecs, strict=True):
-            base[0][q] = view.lexical(tokenize(q), 10, None).scores
-            base[1][q] = {original(h.passage.id) for h in r.search_vector(q, v[None, :], 10)}
+        exhaustive = {q: top10(q, v) for q, v in zip(queries, qvecs, strict=True)}
     finally:
-        view_module.EXACT_BELOW = before
+        view.pruning = pruning
     bm25, hybrid, lat = [], [], []
     for q, v in zip(queries, qvecs, strict=True):
         t0 = time.perf_counter()
-        got = view.lexical(tokenize(q), 10, None).scores
+        view.lexical(tokenize(q), 10, None)
         lat.append((time.perf_counter() - t0) * 1000)
-        want = base[0][q]
+        got, found = top10(q, v)
+        want, wanted = exhaustive[q]
         bm25.append(float(np.mean(np.isclose(np.sort(got), np.sort(want), rtol=1e-5))) if len(want) else 1.0)
-        found = {original(h.passage.id) for h in r.search_vector(q, v[None, :], 10)}
-        hybrid.append(len(found & base[1][q]) / max(1, len(base[1][q])))
+        hybrid.append(len(found & wanted) / max(1, len(wanted)))
     return {
         "pruned": True,
         "queries": len(queries),
-        "common_df": view_module.COMMON_DF,
-        "pool": view_module.PRUNED_POOL,
+        "common_df": pruning.common_df,
+        "pool": pruning.pool,
         "bm25_top10_score_agreement": float(np.mean(bm25)),
         "hybrid_top10_agreement": float(np.mean(hybrid)),
         "pruned_bm25": _pcts(lat),

@@ -83,14 +83,13 @@ def test_big_view_bm25_prunes_common_terms_then_scores_exactly(hash_engine, monk
     tokens = tokenize("公司的研发投入和全景相机的销量")  # 公司/的: in most passages
     exhaustive = view.bm25(tokens, None)
     exact = view.lexical(tokens, 20, None)
-    monkeypatch.setattr(view_module, "EXACT_BELOW", 0)
-    monkeypatch.setattr(view_module, "PRUNED_POOL", 30)
+    monkeypatch.setattr(view, "pruning", view_module.LexicalPruning(exact_below=0, pool=30))
     pruned = view.lexical(tokens, 20, None)
     assert np.allclose(pruned.scores, exhaustive[pruned.rows], rtol=1e-5)
     some = np.arange(view.slots)
     assert np.allclose(pruned.score_of(some), exhaustive, rtol=1e-5, atol=1e-6)
     assert pruned.rows[0] == exact.rows[0]
-    monkeypatch.setattr(view_module, "COMMON_DF", 1.0)  # no common terms: the exhaustive ranking
+    view.pruning.common_df = 1.0  # no common terms: the exhaustive ranking
     assert view.lexical(tokens, 20, None).rows.tolist() == exact.rows.tolist()
     allowed = view.allowed(Filters(codes=["002415"]))
     assert set(view.lexical(tokens, 5, allowed).rows.tolist()) <= set(allowed.tolist())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from irqa.rag.lexical import Bm25Query, words
@@ -16,13 +17,18 @@ from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store.base import Filters, LexicalHits, Manifest, StoreView
 from irqa.rag.store.segment import Segment
 
-#: views with fewer slots score BM25 exhaustively (100k rows: ~1.5 ms per query here)
-EXACT_BELOW = 200_000
-#: candidates from the selective query terms that are rescored exactly on bigger views
-PRUNED_POOL = 1000
-#: a query term in more than this share of the live rows is "common" on bigger views: it adds to
-#: the candidates' exact scores but proposes none (measured at 1M passages: eval/EXPERIMENTS.md)
-COMMON_DF = 0.05
+
+@dataclass
+class LexicalPruning:
+    """When and how BM25 stops scoring every row (measured at 1M passages: eval/EXPERIMENTS.md)."""
+
+    #: views with fewer slots score BM25 exhaustively (100k rows: ~1.5 ms per query here)
+    exact_below: int = 200_000
+    #: candidates from the selective query terms that are rescored exactly on bigger views
+    pool: int = 1000
+    #: a query term in more than this share of the live rows is "common" on bigger views: it adds
+    #: to the candidates' exact scores but proposes none
+    common_df: float = 0.05
 
 
 class SegmentView(StoreView):
@@ -34,6 +40,7 @@ class SegmentView(StoreView):
         self.segments = list(segments)
         self._by_name = {s.name: i for i, s in enumerate(self.segments)}
         self._located = located  # False: in-memory corpora, where every row is live and filings are scanned
+        self.pruning = LexicalPruning()
         sizes = [s.rows for s in self.segments]
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
         self._live: list[np.ndarray | None] = []
@@ -185,14 +192,15 @@ class SegmentView(StoreView):
         return self._join(self._bm25_query(tokens).scores(), allowed)
 
     def lexical(self, tokens: Sequence[str], n: int, allowed: np.ndarray | None) -> LexicalHits:
-        """Below ``EXACT_BELOW`` slots: every row scored. Above: candidates from the selective
-        terms only (a term in > 5% of rows — 公司, 请问, #投资 — holds most postings of a query and
-        barely moves its ranking), ``PRUNED_POOL`` of them rescored exactly with every term. The
-        agreement with exhaustive scoring is measured by ``irqa bench`` at the largest size."""
+        """Below ``pruning.exact_below`` slots: every row scored. Above: candidates from the
+        selective terms only (a term in > 5% of rows — 公司, 请问, #投资 — holds most postings of a
+        query and barely moves its ranking), ``pruning.pool`` of them rescored exactly with every
+        term. ``irqa bench`` measures the agreement with exhaustive scoring at its largest size."""
         q = self._bm25_query(tokens)
-        if self.slots < EXACT_BELOW or all(df > COMMON_DF * q.n_live for _, _, df in q.terms):
+        prune = self.pruning
+        if self.slots < prune.exact_below or all(df > prune.common_df * q.n_live for _, _, df in q.terms):
             return LexicalHits.of(self._join(q.scores(), allowed), n)
-        pool = LexicalHits.of(self._join(q.scores(COMMON_DF), allowed), max(n, PRUNED_POOL))
+        pool = LexicalHits.of(self._join(q.scores(prune.common_df), allowed), max(n, prune.pool))
 
         def score_of(rows: np.ndarray) -> np.ndarray:
             rows = np.asarray(rows, np.int64)
