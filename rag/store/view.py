@@ -202,14 +202,22 @@ class SegmentView(StoreView):
             return LexicalHits.of(self._join(q.scores(), allowed), n)
         pool = LexicalHits.of(self._join(q.scores(prune.common_df), allowed), max(n, prune.pool))
 
-        def score_of(rows: np.ndarray) -> np.ndarray:
-            rows = np.asarray(rows, np.int64)
+        def exact_of(rows: np.ndarray) -> np.ndarray:
             out = np.zeros(len(rows), np.float32)
             for i, pos, local in self._split(rows):
                 out[pos] = q.at(i, local)
             return out
 
-        exact = score_of(pool.rows)
+        exact = exact_of(pool.rows)
+        known = dict(zip(pool.rows.tolist(), exact.tolist(), strict=True))
+
+        def score_of(rows: np.ndarray) -> np.ndarray:
+            """Exact BM25 of ``rows``; the pool's are already known (the lexical top n all are)."""
+            rows = np.asarray(rows, np.int64)
+            todo = np.asarray([r for r in rows.tolist() if r not in known], np.int64)
+            known.update(zip(todo.tolist(), exact_of(todo).tolist(), strict=True))
+            return np.asarray([known[r] for r in rows.tolist()], np.float32)
+
         order = np.lexsort((pool.rows, -exact))[:n]
         return LexicalHits(pool.rows[order], exact[order], score_of)
 
