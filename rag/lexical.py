@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from irqa.rag.npy import open_npy
 
 _WORD = re.compile(r"[0-9a-z\u4e00-\u9fff]", re.IGNORECASE)
 _STOP = frozenset(
@@ -332,7 +333,7 @@ class TermMatrix:
 
     @classmethod
     def load(cls, folder: Path) -> TermMatrix:
-        arrays = [np.load(folder / name, mmap_mode="r") for name in cls.FILES]
+        arrays = [open_npy(folder / name) for name in cls.FILES]
         return cls(None, *arrays, vocab_path=folder / "vocab.json")
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:

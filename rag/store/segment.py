@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 from irqa.rag.lexical import TermMatrix
 from irqa.rag.models import Filing, FilingSummary, Passage
+from irqa.rag.npy import open_npy
 
 #: segments with at least this many rows get an inverted-file (IVF) index over the same fp16 codes
 #: (see eval/bench.py for the measurement: recall@10 vs exact, latency, build time; HNSW built
@@ -197,13 +198,13 @@ class Segment:
     @property
     def codes(self) -> np.ndarray:
         if self._codes is None:
-            self._codes = np.load(self.folder / "codes.npy", mmap_mode="r")
+            self._codes = open_npy(self.folder / "codes.npy")
         return self._codes
 
     @property
     def dates(self) -> np.ndarray:
         if self._dates is None:
-            self._dates = np.load(self.folder / "dates.npy", mmap_mode="r")
+            self._dates = open_npy(self.folder / "dates.npy")
         return self._dates
 
     def _sql(self, query: str, args: Sequence = ()) -> list[tuple]:
