@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,6 +109,35 @@ def _cache_file() -> str | None:
     return str(path)
 
 
+def on_demand_dictionary() -> bool:
+    """For a process that tokenizes one question: jieba's dictionary read word by word from SQLite
+    instead of loaded whole (:mod:`irqa.rag.jieba_dict`: 0.6–0.8 s less per cold ``irqa ask``, same
+    tokens). The table is written beside jieba's cache the first time (from the loaded dictionary,
+    ~2 s once). Returns whether the on-demand table is in use; False without irqa's cache directory,
+    once the dictionary is loaded, or when the table cannot be written."""
+    from irqa.rag.jieba_dict import DiskFrequencies, read_total, source_stamp, write_table
+
+    jieba = _jieba()
+    cache = _cache_file()
+    if cache is None:
+        return False
+    db = Path(cache).with_name("jieba.sqlite")
+    stamp = source_stamp(jieba)
+    with jieba.dt.lock:
+        total = read_total(db, stamp)
+        if total is None:  # first time: load as usual and keep the table for the next process
+            jieba.dt.check_initialized()
+            try:
+                write_table(db, jieba.dt.FREQ, jieba.dt.total, stamp)
+            except (OSError, sqlite3.Error) as e:
+                log.info("jieba dictionary table not written (%s): loading it whole each time", e)
+            return False
+        if jieba.dt.initialized:
+            return isinstance(jieba.dt.FREQ, DiskFrequencies)
+        jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = DiskFrequencies.open(db), total, True
+    return True
+
+
 def new_tokenizer():  # -> jieba.Tokenizer
     """A jieba tokenizer with a dictionary of its own (words added to it change nobody else's),
     sharing the one dictionary cache file under irqa's cache directory."""
@@ -117,10 +147,12 @@ def new_tokenizer():  # -> jieba.Tokenizer
     # a copy of the shared dictionary instead of loading it a second time (~0.5 s per process)
     jieba.dt.check_initialized()
     with jieba.dt.lock:
-        tk.FREQ, tk.total = dict(jieba.dt.FREQ), jieba.dt.total
+        tk.FREQ, tk.total = jieba.dt.FREQ.copy(), jieba.dt.total  # a dict, or DiskFrequencies
     tk.initialized = True
     return tk
 
+
+log = logging.getLogger(__name__)
 
 _RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
 _ASCII = re.compile(r"[0-9a-z]+")

@@ -93,11 +93,15 @@ def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callabl
     return cb
 
 
-def open_engine(index: Path | None, bootstrap: bool = True, *, resident: bool = False) -> Engine:
+def open_engine(
+    index: Path | None, bootstrap: bool = True, *, resident: bool = False, one_question: bool = False
+) -> Engine:
     """The engine over ``--index``; builds the sample index first when there is none (``bootstrap``).
 
     ``resident``: the command answers many questions, so a model that loads slower but embeds each
-    question faster pays off (see ``irqa.embeddings.factory.query_spec``)."""
+    question faster pays off (see ``irqa.embeddings.factory.query_spec``). ``one_question``: the
+    command tokenizes one question, so jieba's dictionary is read word by word, not loaded whole
+    (``irqa.rag.lexical.on_demand_dictionary``)."""
     from irqa.wiring import build_engine
 
     engine = build_engine(settings_for(index), resident=resident)
@@ -105,6 +109,10 @@ def open_engine(index: Path | None, bootstrap: bool = True, *, resident: bool = 
         err.print(f"No index at {engine.store.root} yet: building it from the built-in sample filings…")
         with progress_bar() as bar:
             engine.ensure_index(progress=bar_callback(bar))
+    if one_question:
+        from irqa.rag.lexical import on_demand_dictionary
+
+        on_demand_dictionary()
     return engine
 
 

@@ -103,7 +103,7 @@ def ask(
     from irqa.api.schemas import AnswerOut
 
     with user_errors():
-        engine = open_engine(index)
+        engine = open_engine(index, one_question=True)
         answer = engine.answer(
             question,
             k,
@@ -131,7 +131,7 @@ def search(
     from irqa.api.schemas import HitOut
 
     with user_errors():
-        engine = open_engine(index)
+        engine = open_engine(index, one_question=True)
         hits = engine.search(
             query, k, company=company, date_from=parse_date(date_from), date_to=parse_date(date_to)
         )
