@@ -123,7 +123,7 @@ def fp16_ir(core, graph: Path) -> Path:
         ov.save_model(core.read_model(str(graph)), str(tmp), compress_to_fp16=True)
         os.replace(tmp.with_suffix(".bin"), ir.with_suffix(".bin"))  # the .xml, renamed last, marks it done
         os.replace(tmp, ir)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # OpenVINO reports a file it cannot write as RuntimeError
         log.info("OpenVINO IR not written (%s): compiling the ONNX graph", e)
         return graph
     finally:

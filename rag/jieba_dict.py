@@ -3,7 +3,7 @@
 Why: jieba keeps its dictionary (~500k words and prefixes → frequency) as one Python dict, loaded
 whole from its marshal cache on first use — 0.6–0.8 s of CPU here, about half of a cold
 ``irqa ask``, which then looks up a few hundred words. A one-shot process instead reads the same
-table from a SQLite file written once beside jieba's cache (``jieba.sqlite``, ~20 MB), each word
+table from a SQLite file written once beside jieba's cache (``jieba.sqlite``, ~9 MB), each word
 on first use. Tokens are identical: jieba's own code runs over the same words and frequencies
 (``tests/test_jieba_dict.py`` compares both on the sample filings and FinTruthQA questions).
 Processes that tokenize a lot (ingest, the server, evaluation) keep the in-memory dict: a lookup
