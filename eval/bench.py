@@ -25,6 +25,9 @@ How each figure is made (also written into the JSON under ``method``):
 - **Pruned BM25** (views of ``LexicalPruning.exact_below`` rows or more): agreement of the top 10 with
   exhaustive BM25 scoring — BM25 scores, and the hybrid top 10 compared by original passage (the
   synthetic copies of one passage tie).
+- **CLI**: a cold ``irqa ask`` (new process, index exists) three times each for an English and a
+  Chinese question (``cold_ask``, ``cold_ask_zh``: median wall, the process's own peak RSS), a
+  no-op re-ingest, and a served process's peak RSS after five asks.
 - **Memory**: peak RSS (``resource.getrusage``) after each stage, and the Python-heap peak
   (``tracemalloc``) while building the 100k snapshot (FAISS/numpy buffers are outside it).
 - **Flat vs HNSW**: at the largest size, both ``VectorIndex`` kinds (HNSW M=32, efSearch 128):
