@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from irqa.rag.npy import open_npy
 
+log = logging.getLogger(__name__)
+
 _WORD = re.compile(r"[0-9a-z\u4e00-\u9fff]", re.IGNORECASE)
 _STOP = frozenset(
     [
@@ -151,8 +153,6 @@ def new_tokenizer():  # -> jieba.Tokenizer
     tk.initialized = True
     return tk
 
-
-log = logging.getLogger(__name__)
 
 _RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
 _ASCII = re.compile(r"[0-9a-z]+")
@@ -367,14 +367,6 @@ class TermMatrix:
     def load(cls, folder: Path) -> TermMatrix:
         arrays = [open_npy(folder / name) for name in cls.FILES]
         return cls(None, *arrays, vocab_path=folder / "vocab.json")
-
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(rows, term frequencies) of ``term``, or None when no passage has it."""
-        j = self.col.get(term)
-        if j is None:
-            return None
-        a, b = int(self.indptr[j]), int(self.indptr[j + 1])
-        return np.asarray(self.rows[a:b]), np.asarray(self.tf[a:b])
 
     def knows(self, term: str) -> bool:
         return term in self.col

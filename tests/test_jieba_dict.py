@@ -13,9 +13,7 @@ import jieba
 import pytest
 from irqa.rag.jieba_dict import DiskFrequencies, read_total, source_stamp, write_table
 
-from tests.helpers import SAMPLES, fresh_cache
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "fintruthqa"
+from tests.helpers import FINTRUTHQA, SAMPLES, fresh_cache
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +35,8 @@ def on_demand(db: Path, like: jieba.Tokenizer) -> jieba.Tokenizer:
 
 def texts() -> list[str]:
     out = [line for f in sorted(SAMPLES.glob("*.txt")) for line in f.read_text(encoding="utf-8").splitlines()]
-    if (CORPUS / "queries.jsonl").is_file():
-        with open(CORPUS / "queries.jsonl", encoding="utf-8") as f:
+    if (FINTRUTHQA / "queries.jsonl").is_file():
+        with open(FINTRUTHQA / "queries.jsonl", encoding="utf-8") as f:
             out += [json.loads(line)["text"] for line in list(f)[:500]]
     return [t for t in out if t.strip()]
 
