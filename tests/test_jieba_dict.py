@@ -90,3 +90,27 @@ def test_cold_ask_writes_the_table_once_then_answers_the_same_from_it(sample_eng
         assert (cache / "jieba.sqlite").is_file()
     assert runs[0]["answer"] == runs[1]["answer"] and "每 10 股" in runs[0]["answer"]
     assert [c["quote"] for c in runs[0]["citations"]] == [c["quote"] for c in runs[1]["citations"]]
+
+
+def test_a_one_shot_process_reads_the_table_once_it_exists(tmp_path):
+    """First process: no table yet, so the dictionary loads whole and the table is written; the next
+    process tokenizes from the table — with the same tokens."""
+    cache = fresh_cache(tmp_path / "cache")
+    env = {k: v for k, v in os.environ.items() if k != "IRQA_JIEBA_CACHE"}
+    code = (
+        "import json, jieba; from pathlib import Path; from irqa.runtime import prepare_process; "
+        f"prepare_process(Path({str(cache)!r})); "
+        "from irqa.rag.lexical import on_demand_dictionary, tokenize; "
+        "used = on_demand_dictionary(); "
+        "print(json.dumps([used, type(jieba.dt.FREQ).__name__, tokenize('海康威视2022年归母净利润和毛利率是多少？')]))"
+    )
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0][:2] == [False, "dict"] and runs[1][:2] == [True, "DiskFrequencies"]
+    assert runs[0][2] == runs[1][2] and "毛利率" in runs[0][2]
