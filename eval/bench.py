@@ -206,6 +206,7 @@ def run_bench(
     from irqa.eval.beir import load_beir
     from irqa.eval.langchain_baseline import make_embeddings
     from irqa.eval.runner import QueryVectorCache, beir_snapshot
+    from irqa.rag.analysis import Analyzer
     from irqa.rag.answer import Answerer
     from irqa.rag.companies import Resolution
     from irqa.rag.retriever import Retriever
@@ -225,7 +226,7 @@ def run_bench(
 
     cache = VectorCache(config.cache_dir / "vectors.sqlite")
     ds = load_beir(corpus)
-    base, fresh = beir_snapshot(ds, embedder, cache)
+    base, fresh = beir_snapshot(ds, embedder, cache, analyzer=Analyzer(config.dictionary))
     log(f"base corpus: {len(base.passages)} real passages ({fresh} freshly embedded)")
     queries = [ds.queries[q] for q in ds.queries][: max(n_queries, n_recall)]
     params = config.fusion
@@ -266,7 +267,7 @@ def run_bench(
             # ask as Engine does it: one query embedding per question, shared by retriever and
             # answerer (a fresh memo, so no question was embedded before it is timed)
             ask_q = MemoQueries(qembedder)
-            answerer = Answerer(ask_q, config.answer)
+            answerer = Answerer(ask_q, view.analyzer, config.answer)
             r_ask = Retriever(view, ask_q, params)
 
             def ask(q: str, r: Retriever = r_ask, a: Any = answerer) -> None:
@@ -379,8 +380,6 @@ def usual_embeddings(config: EngineConfig) -> Any:
 
 def pruned_vs_exhaustive(view: Any, r: Any, queries: Sequence[str], qvecs: np.ndarray) -> dict[str, Any]:
     """Top-10 agreement of the pruned BM25 of big views with exhaustive scoring (module doc)."""
-    from irqa.rag.lexical import tokenize
-
     pruning = view.pruning
     if view.slots < pruning.exact_below:
         return {"pruned": False}
@@ -389,7 +388,7 @@ def pruned_vs_exhaustive(view: Any, r: Any, queries: Sequence[str], qvecs: np.nd
         return pid.split("~")[0]
 
     def top10(q: str, v: np.ndarray) -> tuple[np.ndarray, set[str]]:
-        bm25 = view.lexical(tokenize(q), 10, None).scores
+        bm25 = view.lexical(view.analyzer.tokenize(q), 10, None).scores
         return bm25, {original(h.passage.id) for h in r.search_vector(q, v[None, :], 10)}
 
     view.pruning = replace(pruning, exact_below=1 << 62)  # every row scored
@@ -400,7 +399,7 @@ def pruned_vs_exhaustive(view: Any, r: Any, queries: Sequence[str], qvecs: np.nd
     bm25, hybrid, lat = [], [], []
     for q, v in zip(queries, qvecs, strict=True):
         t0 = time.perf_counter()
-        view.lexical(tokenize(q), 10, None)
+        view.lexical(view.analyzer.tokenize(q), 10, None)
         lat.append((time.perf_counter() - t0) * 1000)
         got, found = top10(q, v)
         want, wanted = exhaustive[q]
@@ -423,12 +422,12 @@ def bench_add_filing(store: Any, config: EngineConfig, embedder: Embedder, log: 
     from irqa.rag.engine import sample_dir
     from irqa.rag.ingest.chunk import chunk_filing
     from irqa.rag.ingest.pipeline import parse_file
-    from irqa.rag.lexical import tokenize
     from irqa.rag.store import Upsert
 
     f = parse_file(sample_dir() / "688775_insta360_2025-003.txt")
     ps = chunk_filing(f, max_tokens=config.chunk_tokens, overlap_tokens=config.chunk_overlap_tokens)
     texts = [p.embed_text() for p in ps]
+    analyzer = store.load().analyzer.with_names([f.company])
     vecs, _ = embed_with_cache(embedder, texts, VectorCache(config.cache_dir / "vectors.sqlite"))
     t0 = time.perf_counter()
     with store.lock():
@@ -436,7 +435,7 @@ def bench_add_filing(store: Any, config: EngineConfig, embedder: Embedder, log: 
             embedder="bench",
             dim=vecs.shape[1],
             family="bench",
-            upserts=[Upsert(f, ps, vecs, [tokenize(t) for t in texts])],
+            upserts=[Upsert(f, ps, vecs, [analyzer.tokenize(t) for t in texts])],
         )
     secs = time.perf_counter() - t0
     t0 = time.perf_counter()

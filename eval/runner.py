@@ -26,7 +26,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from irqa.embeddings.base import Embedder
@@ -36,6 +36,9 @@ from irqa.eval.langchain_baseline import CHUNK_OVERLAP, CHUNK_SIZE, LangChainBas
 from irqa.eval.questions import SystemOutput, evaluate_questions
 from irqa.eval.relevance import EvalQuestion
 from irqa.eval.results import EvalResults, QuestionRow, SystemResult
+
+if TYPE_CHECKING:
+    from irqa.rag.analysis import Analyzer
 
 #: ``--retriever`` choice → system name in the reports
 SYSTEMS = {"lexical": "bm25", "dense": "dense", "hybrid": "irqa-hybrid", "langchain": "langchain"}
@@ -160,9 +163,16 @@ def run_questions(
 
 
 # BEIR --------------------------------------------------------------------------------------------
-def beir_snapshot(ds: BeirDataset, embedder: Embedder, cache: VectorCache | None, tick: Tick | None = None):
-    """An in-memory irqa ``Snapshot``: one passage per document, vectors through the cache."""
-    from irqa.rag.lexical import tokenize
+def beir_snapshot(
+    ds: BeirDataset,
+    embedder: Embedder,
+    cache: VectorCache | None,
+    tick: Tick | None = None,
+    analyzer: Analyzer | None = None,
+):
+    """An in-memory irqa ``Snapshot``: one passage per document, vectors through the cache,
+    terms by ``analyzer`` (default: jieba's dictionary, no names: the corpus has no companies)."""
+    from irqa.rag.analysis import Analyzer
     from irqa.rag.models import Passage
     from irqa.rag.store import Manifest, Snapshot
 
@@ -191,9 +201,10 @@ def beir_snapshot(ds: BeirDataset, embedder: Embedder, cache: VectorCache | None
             tick("embed", done[0], len(texts))
 
     vectors, fresh = embed_with_cache(embedder, texts, cache, progress)
-    tokens = [tokenize(t) for t in texts]
+    analyzer = analyzer or Analyzer()
+    tokens = [analyzer.tokenize(t) for t in texts]
     manifest = Manifest(embedder=embedder.name, dim=embedder.dim, passages=len(passages))
-    snap = Snapshot(manifest, {}, passages, vectors, tokens)
+    snap = Snapshot(manifest, {}, passages, vectors, tokens, analyzer=analyzer)
     return snap, fresh
 
 
@@ -237,11 +248,16 @@ def run_beir(
     query_ids: Sequence[str] | None = None,
     tick: Tick | None = None,
     snapshot: Any = None,
+    analyzer: Analyzer | None = None,
 ) -> tuple[EvalResults, dict[str, dict[str, list[tuple[str, float]]]]]:
-    """Score the chosen systems on a BEIR dataset; returns the results and each system's run."""
+    """Score the chosen systems on a BEIR dataset; returns the results and each system's run.
+
+    ``analyzer`` tokenizes the corpus when no ``snapshot`` is given (see :func:`beir_snapshot`)."""
     from irqa.rag.retriever import Retriever
 
-    snap, fresh = (snapshot, 0) if snapshot is not None else beir_snapshot(ds, embedder, cache, tick)
+    snap, fresh = (
+        (snapshot, 0) if snapshot is not None else beir_snapshot(ds, embedder, cache, tick, analyzer)
+    )
     qids = list(query_ids) if query_ids is not None else [q for q in ds.queries if q in ds.qrels]
     if max_queries:
         qids = qids[:max_queries]

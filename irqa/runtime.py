@@ -28,4 +28,3 @@ def prepare_process(cache_dir: Path, threads: int | None = None) -> None:
     # Caches under irqa's cache directory, not $TMPDIR.
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir / "tiktoken"))
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "torchinductor"))
-    os.environ.setdefault("IRQA_JIEBA_CACHE", str(cache_dir / "jieba.cache"))

@@ -63,7 +63,9 @@ def llm_config(s: Settings) -> LlmConfig | None:
     )
 
 
-def engine_config(s: Settings) -> EngineConfig:
+def engine_config(s: Settings, *, one_question: bool = False) -> EngineConfig:
+    """``one_question``: the process tokenizes one question (``irqa ask``), so jieba's dictionary
+    is read word by word rather than loaded whole."""
     return EngineConfig(
         index=s.index,
         store=s.store,
@@ -77,6 +79,7 @@ def engine_config(s: Settings) -> EngineConfig:
         answer=answer_params(s),
         limits=ingest_limits(s),
         llm=llm_config(s),
+        dictionary_on_demand=one_question,
     )
 
 
@@ -106,11 +109,15 @@ def query_embedder_factory(s: Settings, resident: bool = False) -> Callable[[], 
     )
 
 
-def build_engine(s: Settings, embedder: Embedder | None = None, *, resident: bool = False) -> Engine:
-    """The engine for these settings; ``resident``: the process answers many questions (server)."""
+def build_engine(
+    s: Settings, embedder: Embedder | None = None, *, resident: bool = False, one_question: bool = False
+) -> Engine:
+    """The engine for these settings; ``resident``: the process answers many questions (server);
+    ``one_question``: it answers one (see :func:`engine_config`)."""
+    config = engine_config(s, one_question=one_question)
     if embedder is not None:
-        return Engine(engine_config(s), embedder)
-    return Engine(engine_config(s), embedder_factory(s), query_embedder_factory(s, resident))
+        return Engine(config, embedder)
+    return Engine(config, embedder_factory(s), query_embedder_factory(s, resident))
 
 
 class ConfigError(IrqaError):

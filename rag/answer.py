@@ -22,7 +22,7 @@ Example::
     >>> from irqa.rag.companies import Resolution
     >>> question = "虹软的Turbo Fusion视频功耗怎么样？"
     >>> hits = engine.search(question, 10, company="虹软科技")
-    >>> answer = Answerer(embedder).answer(question, hits, Resolution(codes=["688088"]))
+    >>> answer = Answerer(embedder, engine.snapshot().analyzer).answer(question, hits, Resolution(codes=["688088"]))
     >>> answer.answer
     '...功耗...[1]'
 """
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
+from irqa.rag.analysis import Analyzer
 from irqa.rag.companies import Resolution
 from irqa.rag.evidence import QuestionTerms, has_number, question_terms
-from irqa.rag.lexical import tokenize
 from irqa.rag.models import Answer, Citation, Hit, Passage, Span
 from irqa.rag.quotes import Unit, header_fields_asked, units
 
@@ -74,11 +74,13 @@ class Answerer:
     def __init__(
         self,
         embedder: Embedder,
+        analyzer: Analyzer,
         params: AnswerParams | None = None,
         cache: VectorCache | None = None,
         section: Callable[[Passage], str] | None = None,
     ) -> None:
         self.embedder = embedder
+        self.analyzer = analyzer  # the index's: question terms and word overlap as the index sees them
         self.params = params or AnswerParams()
         self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
         #: the whole section (answer to one investor question, or narrative part) a passage is cut from:
@@ -180,7 +182,7 @@ class Answerer:
         that say nothing about the answer (the company names the question uses).
         """
         reason = self._refusal(resolution, hits)
-        terms = question_terms(question, ignore)
+        terms = question_terms(question, self.analyzer, ignore)
         reason = reason or self._silent(terms, hits)
         if reason:
             return self._abstain(qid, question, reason, hits)
@@ -235,10 +237,10 @@ class Answerer:
         weights = terms.rarity([c.text for c in cands])  # "app" says more than "提供"
         passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
         asked = header_fields_asked(question)
-        qtok = set(tokenize(query))
+        qtok = set(self.analyzer.tokenize(query))
         evidence = []
         for c in cands:
-            overlap = len(qtok & set(tokenize(c.text))) / len(qtok) if qtok else 0.0
+            overlap = len(qtok & set(self.analyzer.tokenize(c.text))) / len(qtok) if qtok else 0.0
             evidence.append(
                 0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
                 + 0.10 * passage_cov[c.hit_index]

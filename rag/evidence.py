@@ -16,7 +16,7 @@ the quoted sentence must hold a number.
 
 Example::
 
-    >>> t = question_terms("What was ArcSoft's gross margin in H1 2024?", ignore={"arcsoft"})
+    >>> t = question_terms("What was ArcSoft's gross margin in H1 2024?", Analyzer(), ignore={"arcsoft"})
     >>> [x.label for x in t.topics], [x.label for x in t.times]
     (['gross margin'], ['2024', 'h1'])
     >>> t.missing_topics("公司2024年上半年研发费用共计1.94亿元")
@@ -32,6 +32,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from irqa.rag.analysis import Analyzer
+from irqa.rag.analysis.stopwords import TOPIC_STOP_EN, TOPIC_STOP_ZH
 from irqa.rag.glossary import glossary
 
 _WS = re.compile(r"\s+")
@@ -39,28 +41,6 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9&\-]*|\d+[A-Za-z][A-Za-z0-9]*")
 _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)(?!-\d{3})")  # not a record number (2024-007)
 
-
-def _wordlist(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-#: Chinese words that carry no topic: question words, fillers, generic nouns of every filing
-ZH_STOP = _wordlist(
-    """多少 哪些 哪个 哪家 哪里 哪天 什么 怎么 怎么样 怎样 如何 是否 为什么 有没有 请问 谢谢 公司 目前 今年 去年 明年
-    是 的 了 在 和 与 及 或 也 都 就 对 为 有 吗 呢 吧 啊 这 那 这次 本次 此次 这份 那么 分别 情况 方面 相关 主要 一下
-    可以 能否 会 能 将 还 又 哪 谁 几 多 是谁 什么样 一些 以及 其 贵 该 说 看 看待 认为 觉得 提到 表示 介绍 呢 啥
-    大概 具体 多少钱 进行 已经 怎么看 怎么样了 只是 还是 整体 几个 哪年 上述 未来 现在 当前 近期 有何 何 为何 哪方面 哪几"""
-)
-#: English words that carry no topic (function words, question words, generic verbs)
-EN_STOP = _wordlist(
-    """a an the of to and or in on at for from by with about as is are was were be been being do does did done
-    what which who whom whose when where why how much many any some its it this that these those there their
-    they them he she his her we our you your i me my has have had will would can could should may might shall
-    say said says think thinks view views see tell told give given describe explain mention mentioned
-    company company's firm business whether if not no yes than then so also still ever yet up down out over
-    into per each all both either more most less least very just only again new get got make made take
-    and/or vs versus s t let lets please share's"""
-)
 #: equivalent spellings of a period; a question's period must occur in one of its forms
 _PERIODS: list[tuple[str, tuple[str, ...]]] = [
     ("上半年", ("上半年", "半年度", "半年", "h1", "1-6月", "中期")),
@@ -231,27 +211,6 @@ def _gloss_pattern() -> re.Pattern[str]:
     return re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, terms)) + r")(?![a-z0-9])")
 
 
-@lru_cache(maxsize=1)
-def _segmenter():
-    """A jieba part-of-speech tagger of its own that keeps the glossary's Chinese terms whole
-    (占比, 毛利率, 研发费用); its own dictionary, so BM25's tokenization is never changed."""
-    import jieba.posseg
-    from irqa.rag.lexical import new_tokenizer
-
-    # jieba.posseg's own tagger read dict.txt's tags at import: copy them rather than read it again
-    tagger = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
-    tagger.tokenizer = new_tokenizer()
-    tagger.word_tag_tab = dict(jieba.posseg.dt.word_tag_tab)
-    for zh in sorted({zh for zhs in glossary().values() for zh in zhs if not zh.isascii()}):
-        if len(zh) > 1:
-            tagger.tokenizer.add_word(zh, freq=20000, tag="n")
-    return tagger
-
-
-def _posseg(text: str) -> list[tuple[str, str]]:
-    return [(p.word, p.flag) for p in _segmenter().lcut(text)]
-
-
 def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
     low = question.lower()
     taken = [False] * len(low)
@@ -267,7 +226,7 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
             continue
         if (
             phrase in _TIME_GLOSS
-            or phrase in EN_STOP
+            or phrase in TOPIC_STOP_EN
             or any(_META.search(z) for z in glossary().get(phrase, []))
         ):
             continue  # a period, or the record itself ("earnings call" → 业绩说明会)
@@ -279,7 +238,7 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
         a, b = m.span()
         word = m.group(0)
         lw = word.lower().strip("-")
-        if any(taken[a:b]) or lw in ignore or lw in EN_STOP or len(lw) < 2:
+        if any(taken[a:b]) or lw in ignore or lw in TOPIC_STOP_EN or len(lw) < 2:
             continue
         if lw.endswith("'s"):
             lw = lw[:-2]
@@ -288,7 +247,7 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
             continue
         first = a == len(question) - len(question.lstrip())
         proper = (word[0].isupper() and not first) or word.isupper() or any(c.isdigit() for c in word)
-        if proper and lw not in EN_STOP:
+        if proper and lw not in TOPIC_STOP_EN:
             out.names.append(Term(word, (lw,)))
         # other English words are unverifiable without a translation: they neither count nor block
 
@@ -297,15 +256,15 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
 _CLASSIFIERS = frozenset("个颗家项名位台座条款只件批种次辆架艘")
 
 
-def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
+def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms, analyzer: Analyzer) -> None:
     text = " ".join(_CJK_RUN.findall(question))
     if not text:
         return
-    for word, flag in _posseg(text):
+    for word, flag in analyzer.topic_tags(text):
         w = word.strip()
         if len(w) > 2 and w[0] in _CLASSIFIERS:  # 多少颗卫星 → jieba's 颗卫星: the topic is 卫星
             w = w[1:]
-        if len(w) < 2 or w in ZH_STOP or w in ignore or not _CJK_RUN.fullmatch(w):
+        if len(w) < 2 or w in TOPIC_STOP_ZH or w in ignore or not _CJK_RUN.fullmatch(w):
             continue
         if w in _ZH_PERIOD_WORDS:
             out.times.append(Term(w, _PERIOD_FORMS[_ZH_PERIOD_WORDS[w]]))
@@ -317,8 +276,11 @@ def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
             out.topics.append(Term(w, synonyms().get(w, (w,))))
 
 
-def question_terms(question: str, ignore: set[str] | frozenset[str] = frozenset()) -> QuestionTerms:
-    """The checkable terms of ``question``; ``ignore`` holds lowercased words to skip (company names)."""
+def question_terms(
+    question: str, analyzer: Analyzer, ignore: set[str] | frozenset[str] = frozenset()
+) -> QuestionTerms:
+    """The checkable terms of ``question``; ``ignore`` holds lowercased words to skip (company
+    names); ``analyzer`` is the index's (its POS tags find the Chinese topics and names)."""
     ign = {w.lower() for w in ignore}
     for name in list(ign):  # "虹软科技" also hides its parts when jieba splits it
         ign.update(p for p in re.split(r"\s+", name) if p)
@@ -333,7 +295,7 @@ def question_terms(question: str, ignore: set[str] | frozenset[str] = frozenset(
         out.times.append(Term(y, (y,)))
     q_wo_years = _YEAR.sub(" ", q)
     _english_terms(q_wo_years, ign, out)
-    _chinese_terms(q_wo_years, ign, out)
+    _chinese_terms(q_wo_years, ign, out, analyzer)
     seen: set[str] = set()
     for kind in (out.names, out.times, out.topics):
         kind[:] = [t for t in kind if not (t.label in seen or seen.add(t.label))]

@@ -30,7 +30,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from irqa.rag.grounding import Checked, Mentions, SentenceStream, Source, check_sentence, support
+from irqa.rag.grounding import Checked, Mentions, SentenceStream, Source, Tagger, check_sentence, support
 from irqa.rag.models import Answer, Citation, Grounding, Hit
 
 log = logging.getLogger("irqa")
@@ -139,9 +139,11 @@ class GroundedGenerator:
         names: Callable[[str], list[str]] = lambda code: [],
         mentions: Mentions | None = None,
         similarity: Similarity | None = None,
+        *,
+        tag: Tagger,
     ) -> Answer:
         """The final answer (see :meth:`stream`)."""
-        *_, final = self.stream(extractive, names, mentions, similarity)
+        *_, final = self.stream(extractive, names, mentions, similarity, tag=tag)
         assert isinstance(final, Answer)
         return final
 
@@ -151,12 +153,15 @@ class GroundedGenerator:
         names: Callable[[str], list[str]] = lambda code: [],
         mentions: Mentions | None = None,
         similarity: Similarity | None = None,
+        *,
+        tag: Tagger,
     ) -> Iterator[Sentence | Answer]:
         """Verified sentences as the model writes them, then the final ``Answer`` (always last).
 
         ``names(code)`` gives a company's names (an English sentence may say ArcSoft for 虹软科技);
         ``mentions`` finds the companies a sentence names; ``similarity`` picks the supporting
-        sentence of a passage for its citation.
+        sentence of a passage for its citation; ``tag`` is the index's POS tagger
+        (``Analyzer.tags``), which finds the Chinese names a sentence asserts.
         """
         t0 = time.perf_counter()
         if extractive.abstained or not extractive.passages:
@@ -187,14 +192,14 @@ class GroundedGenerator:
             for n in checked.cites:
                 if n not in renumber:
                     renumber[n] = len(renumber) + 1
-                    new.append(self._citation(renumber[n], checked, sources[n], hits[n - 1], similarity))
+                    new.append(self._citation(renumber[n], checked, sources[n], hits[n - 1], similarity, tag))
             citations.extend(new)
             text = checked.text + "".join(f"[{renumber[n]}]" for n in checked.cites)
             served.append(checked)
             return Sentence(text=(sep if len(served) > 1 else "") + text, new_citations=new)
 
         def judge(raw: str) -> Sentence | None:
-            checked = check_sentence(raw, sources, mentions)
+            checked = check_sentence(raw, sources, mentions, tag=tag)
             if checked.ok:
                 return serve(checked)
             if not _is_decline(checked.text):
@@ -258,9 +263,9 @@ class GroundedGenerator:
 
     @staticmethod
     def _citation(
-        n: int, sentence: Checked, source: Source, hit: Hit, similarity: Similarity | None
+        n: int, sentence: Checked, source: Source, hit: Hit, similarity: Similarity | None, tag: Tagger
     ) -> Citation:
-        span = support(sentence, source, similarity)
+        span = support(sentence, source, similarity, tag=tag)
         return Citation.quoting(n, hit, span.start, span.end)
 
 

@@ -16,8 +16,9 @@ which costs a sentence, never trust.
 
 Example::
 
+    >>> from irqa.rag.analysis import Analyzer
     >>> src = {1: Source(1, passage, names=("虹软科技", "ArcSoft"))}  # passage: any ArcSoft passage
-    >>> check_sentence("ArcSoft's video features raised revenue 87.3% [1].", src).ok
+    >>> check_sentence("ArcSoft's video features raised revenue 87.3% [1].", src, tag=Analyzer().tags).ok
     False
 """
 
@@ -27,14 +28,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 
+from irqa.rag.analysis.stopwords import NOT_NAMES_EN
 from irqa.rag.glossary import glossary
 from irqa.rag.ingest.chunk import sentence_spans
 from irqa.rag.models import Passage, Span
 
 #: ``(start, end, stock code)`` of every company a text names (``Engine.mentions``)
 Mentions = Callable[[str], list[tuple[int, int, str]]]
+#: ``(word, part-of-speech flag)`` of a text: the index's ``Analyzer.tags``
+Tagger = Callable[[str], list[tuple[str, str]]]
 
 _MARKERS = re.compile(r"\[\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*\]|【(\d+)】")
 # a sentence ends at CJK end punctuation, or at . ! ? followed by a space, a marker or the end;
@@ -99,83 +102,6 @@ _MONTHS = {
     )
 }
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&'’\-]*[A-Za-z0-9]|[A-Za-z]")
-_COMMON_CAPITALS = frozenset(
-    [
-        "i",
-        "a",
-        "an",
-        "the",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "they",
-        "their",
-        "we",
-        "our",
-        "he",
-        "she",
-        "his",
-        "her",
-        "you",
-        "your",
-        "in",
-        "on",
-        "at",
-        "of",
-        "for",
-        "to",
-        "from",
-        "by",
-        "with",
-        "as",
-        "and",
-        "or",
-        "but",
-        "so",
-        "if",
-        "when",
-        "while",
-        "after",
-        "before",
-        "during",
-        "since",
-        "about",
-        "according",
-        "overall",
-        "also",
-        "however",
-        "yes",
-        "no",
-        "not",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "how",
-        "why",
-        "company",
-        "companies",
-        "filing",
-        "filings",
-        "record",
-        "records",
-        "passage",
-        "passages",
-        "investor",
-        "investors",
-        "question",
-        "answer",
-        "note",
-        "source",
-        "sources",
-        "q&a",
-        "ir",
-    ]
-)
 _ENTITY_FLAGS = ("nr", "ns", "nt", "nz")
 
 
@@ -338,22 +264,16 @@ def numbers(text: str, *, lenient: bool = False) -> set[str]:
     return found
 
 
-@lru_cache(maxsize=1)
-def _posseg():
-    import jieba.posseg
-
-    return jieba.posseg
-
-
-def entities(text: str) -> set[str]:
-    """Proper nouns a sentence asserts: Latin names/acronyms and jieba-tagged Chinese names."""
+def entities(text: str, tag: Tagger) -> set[str]:
+    """Proper nouns a sentence asserts: Latin names/acronyms and Chinese names ``tag`` marks as
+    person/place/organization/other proper nouns."""
     text = _MARKERS.sub(" ", text)
     found: set[str] = set()
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         for i, m in enumerate(_LATIN_WORD.finditer(sentence)):
             w = m.group().strip("'’-")
             lw = w.lower()
-            if lw in _COMMON_CAPITALS or lw in _EN_NUMBERS or lw in _MONTHS:
+            if lw in NOT_NAMES_EN or lw in _EN_NUMBERS or lw in _MONTHS:
                 continue
             if len(w) == 1 or re.fullmatch(r"[QH]\d", w):  # a letter; Q3/H1 are numbers, checked as such
                 continue
@@ -361,7 +281,7 @@ def entities(text: str) -> set[str]:
             if capital or (w[0].isupper() and i > 0):
                 found.add(re.sub(r"(?:'s|’s)$", "", w))
     if re.search(r"[\u4e00-\u9fff]", text):
-        for word, flag in _posseg().cut(text):
+        for word, flag in tag(text):
             if len(word) >= 2 and flag.startswith(_ENTITY_FLAGS) and re.search(r"[\u4e00-\u9fff]", word):
                 found.add(word)
     return found
@@ -375,7 +295,9 @@ def _translations(term: str) -> list[str]:
 # the check ------------------------------------------------------------------------------------
 
 
-def check_sentence(raw: str, sources: dict[int, Source], mentions: Mentions | None = None) -> Checked:
+def check_sentence(
+    raw: str, sources: dict[int, Source], mentions: Mentions | None = None, *, tag: Tagger
+) -> Checked:
     """Whether ``raw`` cites given passages and every number and name in it occurs in them."""
     text = strip_markers(raw)
     cites = markers(raw)
@@ -401,7 +323,7 @@ def check_sentence(raw: str, sources: dict[int, Source], mentions: Mentions | No
             covered.append((a, b))
         else:
             out.problems.append(f"names a company none of the cited passages is about: {text[a:b]}")
-    names = [e for e in entities(text) if not _inside(text, e, covered)]
+    names = [e for e in entities(text, tag) if not _inside(text, e, covered)]
     absent = sorted(
         e for e in names if not any(t.lower() in low_evidence for t in _translations(e) if t.strip())
     )
@@ -416,9 +338,11 @@ def _inside(text: str, term: str, spans: list[tuple[int, int]]) -> bool:
     return bool(hits) and all(any(a <= x and y <= b for a, b in spans) for x, y in hits)
 
 
-def check(reply: str, sources: dict[int, Source], mentions: Mentions | None = None) -> list[Checked]:
+def check(
+    reply: str, sources: dict[int, Source], mentions: Mentions | None = None, *, tag: Tagger
+) -> list[Checked]:
     """Every sentence of ``reply``, checked."""
-    return [check_sentence(s, sources, mentions) for s in split_sentences(reply)]
+    return [check_sentence(s, sources, mentions, tag=tag) for s in split_sentences(reply)]
 
 
 # the supporting sentence ----------------------------------------------------------------------
@@ -433,6 +357,8 @@ def support(
     sentence: Checked,
     source: Source,
     similarity: Callable[[str, list[str]], list[float]] | None = None,
+    *,
+    tag: Tagger,
 ) -> Span:
     """The sentence of ``source``'s passage that best supports ``sentence`` (filing offsets).
 
@@ -442,7 +368,7 @@ def support(
     p = source.passage
     spans = passage_sentences(p) or [Span(start=0, end=len(p.text))]
     texts = [p.text[s.start : s.end] for s in spans]
-    nums, names = numbers(sentence.text), {e.lower() for e in entities(sentence.text)}
+    nums, names = numbers(sentence.text), {e.lower() for e in entities(sentence.text, tag)}
     sims = similarity(sentence.text, texts) if similarity and len(texts) > 1 else [0.0] * len(texts)
 
     def score(i: int) -> float:

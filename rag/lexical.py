@@ -1,19 +1,14 @@
-"""BM25 over jieba words plus character bigrams (bm25s does the scoring).
+"""BM25 over an index's lexical terms: segment term matrices scored at query time.
 
-Chinese has no spaces, so a whitespace tokenizer would index whole clauses. jieba's
-search-mode segmentation also emits the sub-words of long words (智能超域融合 → 智能/超域/融合/…),
-which helps recall. ASCII words are lowercased so "Turbo Fusion" matches "turbo fusion".
-
-Each text also yields ``#``-prefixed character bigrams of its Chinese runs, and its ASCII/digit
-runs once more as ``#word``: bigrams match where jieba segments query and passage differently
-(股东人数 vs 股东/人数), and the repeated numbers and names weigh exact figures up. On the
-FinTruthQA dev split this raised BM25 MRR@10 from 0.472 to 0.494 (eval/EXPERIMENTS.md).
+The terms come from the index's :class:`~irqa.rag.analysis.Analyzer` (jieba words + character
+bigrams); this module only counts and scores them, with bm25s' "lucene" formula.
 
 Example::
 
+    >>> from irqa.rag.analysis import Analyzer
+    >>> a = Analyzer()
     >>> texts = ["视频应用功能对于功耗的压力非常大", "公司研发人员595人"]
-    >>> index = LexicalIndex([tokenize(t) for t in texts])
-    >>> scores = index.scores(tokenize("视频 功耗"))   # one float per text
+    >>> (scores,) = bm25_scores([(TermMatrix.build([a.tokenize(t) for t in texts]), None)], a.tokenize("视频 功耗"))
     >>> int(scores.argmax())
     0
 """
@@ -21,11 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
-import logging
 import math
-import os
-import re
-import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,171 +24,16 @@ from pathlib import Path
 import numpy as np
 from irqa.rag.npy import open_npy
 
-log = logging.getLogger(__name__)
-
-_WORD = re.compile(r"[0-9a-z\u4e00-\u9fff]", re.IGNORECASE)
-_STOP = frozenset(
-    [
-        "的",
-        "了",
-        "是",
-        "在",
-        "和",
-        "与",
-        "及",
-        "或",
-        "也",
-        "都",
-        "就",
-        "对",
-        "为",
-        "请问",
-        "公司",
-        "贵",
-        "谢谢",
-        "您好",
-        "你好",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "哪些",
-        "什么",
-        "怎么",
-        "如何",
-        "是否",
-        "有",
-        "有没有",
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "and",
-        "or",
-        "in",
-        "on",
-        "for",
-        "is",
-        "are",
-        "be",
-        "what",
-        "how",
-        "does",
-        "did",
-        "do",
-        "about",
-    ]
-)
-
-
-def _jieba():
-    """jieba, with its 9 MB dictionary cache where ``IRQA_JIEBA_CACHE`` says (``irqa.runtime``
-    sets it under irqa's cache directory) instead of every process writing ``$TMPDIR/jieba.cache``."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    if jieba.dt.cache_file is None and not jieba.dt.initialized:
-        jieba.dt.cache_file = _cache_file()
-    return jieba
-
-
-def _cache_file() -> str | None:
-    cache = os.environ.get("IRQA_JIEBA_CACHE")
-    if not cache:
-        return None
-    path = Path(cache).absolute()  # absolute: jieba joins a relative one onto $TMPDIR
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
-def on_demand_dictionary() -> bool:
-    """For a process that tokenizes one question: jieba's dictionary read word by word from SQLite
-    instead of loaded whole (:mod:`irqa.rag.jieba_dict`: 0.6–0.8 s less per cold ``irqa ask``, same
-    tokens). The table is written beside jieba's cache the first time (from the loaded dictionary,
-    ~2 s once). Returns whether the on-demand table is in use; False without irqa's cache directory,
-    once the dictionary is loaded, or when the table cannot be written."""
-    from irqa.rag.jieba_dict import DiskFrequencies, read_total, source_stamp, write_table
-
-    jieba = _jieba()
-    cache = _cache_file()
-    if cache is None:
-        return False
-    db = Path(cache).with_name("jieba.sqlite")
-    stamp = source_stamp(jieba)
-    with jieba.dt.lock:
-        total = read_total(db, stamp)
-        if total is None:  # first time: load as usual and keep the table for the next process
-            jieba.dt.check_initialized()
-            try:
-                write_table(db, jieba.dt.FREQ, jieba.dt.total, stamp)
-            except (OSError, sqlite3.Error) as e:
-                log.info("jieba dictionary table not written (%s): loading it whole each time", e)
-            return False
-        if jieba.dt.initialized:
-            return isinstance(jieba.dt.FREQ, DiskFrequencies)
-        jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = DiskFrequencies.open(db), total, True
-    return True
-
-
-def new_tokenizer():  # -> jieba.Tokenizer
-    """A jieba tokenizer with a dictionary of its own (words added to it change nobody else's),
-    sharing the one dictionary cache file under irqa's cache directory."""
-    jieba = _jieba()
-    tk = jieba.Tokenizer()
-    tk.cache_file = _cache_file()
-    # a copy of the shared dictionary instead of loading it a second time (~0.5 s per process)
-    jieba.dt.check_initialized()
-    with jieba.dt.lock:
-        tk.FREQ, tk.total = jieba.dt.FREQ.copy(), jieba.dt.total  # a dict, or DiskFrequencies
-    tk.initialized = True
-    return tk
-
-
-_RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
-_ASCII = re.compile(r"[0-9a-z]+")
-GRAM = "#"  # prefix of bigram features, so they never collide with jieba words
-
-
-def words(text: str) -> list[str]:
-    """Search-mode jieba tokens, lowercased, without punctuation and stop words."""
-    toks = _jieba().lcut_for_search(text.lower())
-    return [t for t in (t.strip() for t in toks) if t and _WORD.search(t) and t not in _STOP]
-
-
-def precise_words(text: str) -> list[str]:
-    """jieba's precise segmentation (no overlapping sub-words): 董事长 stays 董事长."""
-    return [t for t in (t.strip() for t in _jieba().lcut(text.lower())) if t and t not in _STOP]
-
-
-def grams(text: str) -> list[str]:
-    """``#``-prefixed character bigrams of each run (ASCII/digit runs whole, single characters alone)."""
-    out: list[str] = []
-    for run in _RUN.findall(text.lower()):
-        if _ASCII.fullmatch(run) or len(run) < 2:
-            out.append(GRAM + run)
-        else:
-            out += [GRAM + run[i : i + 2] for i in range(len(run) - 1)]
-    return out
-
-
-def tokenize(text: str) -> list[str]:
-    """The lexical features of a text: :func:`words` followed by :func:`grams`."""
-    return words(text) + grams(text)
-
-
-def add_words(words: Sequence[str]) -> None:
-    """Teach jieba names it would split (company names and aliases)."""
-    jb = _jieba()
-    for w in words:
-        if w and len(w) > 1:
-            jb.add_word(w.lower(), freq=20000)
+#: BM25's term-frequency saturation and length normalization (bm25s' and Lucene's defaults);
+#: every backend scores with these (Milvus' BM25 function is given them too)
+K1 = 1.2
+B = 0.75
 
 
 class LexicalIndex:
-    """BM25 scores over pre-tokenized passages."""
+    """bm25s' BM25 over pre-tokenized passages: the reference the term matrices are tested against."""
 
-    def __init__(self, corpus_tokens: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, corpus_tokens: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> None:
         import bm25s
 
         self.size = len(corpus_tokens)
@@ -213,11 +49,6 @@ class LexicalIndex:
         if not known:
             return np.zeros(self.size, np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-
-    def knows(self, term: str) -> bool:
-        """Whether every token of ``term`` occurs somewhere in the indexed passages."""
-        toks = words(term)  # bigrams are not names: an index built before them still resolves
-        return bool(toks) and all(t in self._bm25.vocab_dict for t in toks) if self.size else False
 
 
 #: term frequencies are stored in one byte: a term 255 times in one ~256-token passage is the cap
@@ -387,8 +218,8 @@ class Bm25Query:
         parts: Sequence[tuple[TermMatrix, np.ndarray | None]],
         query_tokens: Sequence[str],
         *,
-        k1: float = 1.2,
-        b: float = 0.75,
+        k1: float = K1,
+        b: float = B,
     ) -> None:
         self.parts = list(parts)
         self.k1, self.b = k1, b
@@ -467,8 +298,8 @@ def bm25_scores(
     parts: Sequence[tuple[TermMatrix, np.ndarray | None]],
     query_tokens: Sequence[str],
     *,
-    k1: float = 1.2,
-    b: float = 0.75,
+    k1: float = K1,
+    b: float = B,
 ) -> list[np.ndarray]:
     """BM25 of every row of every part (see :class:`Bm25Query`)."""
     return Bm25Query(parts, query_tokens, k1=k1, b=b).scores()

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from irqa.embeddings.base import Embedder
-from irqa.rag.lexical import tokenize
 from irqa.rag.models import Hit
 from irqa.rag.store.base import Filters, Mode, StoreView
 
@@ -112,7 +111,7 @@ class Retriever:
         n = max(p.candidates, k)
         empty = np.zeros(0, np.int64)
         dense_rows, dense_scores = view.dense(qv, n, allowed) if mode != "lexical" else (empty, empty)
-        lex = view.lexical(tokenize(query), n, allowed) if mode != "dense" else None
+        lex = view.lexical(view.analyzer.tokenize(query), n, allowed) if mode != "dense" else None
         lex_rows = lex.rows if lex is not None else empty
         if mode == "dense":
             rows, scores = dense_rows, dense_scores
@@ -125,9 +124,7 @@ class Retriever:
             rows, scores = fuse(p, dense_rows, lex_rows, cos, lex.score_of(union) if lex else None, union)
         rows, scores = rows[:k], scores[:k]
         exact = view.cosines(qv, rows) if qv is not None and len(rows) else None  # cosine for every hit
-        passages = (
-            view.passages_at(rows) if hasattr(view, "passages_at") else [view.passage(int(r)) for r in rows]
-        )
+        passages = view.passages_at(rows)
         lex_score = dict(zip(lex_rows.tolist(), lex.scores.tolist(), strict=True)) if lex else {}
         return [
             Hit(

@@ -17,7 +17,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import contextlib
 import json
 import shutil
 import tempfile
@@ -33,10 +32,10 @@ from irqa.eval.beir import load_beir  # noqa: E402
 from irqa.eval.questions import SystemOutput, evaluate_questions  # noqa: E402
 from irqa.eval.relevance import load_questions  # noqa: E402
 from irqa.eval.runner import QueryVectorCache, beir_snapshot, run_beir  # noqa: E402
-from irqa.rag import lexical, retriever  # noqa: E402
+from irqa.rag.analysis import Analyzer  # noqa: E402
 from irqa.rag.retriever import FusionParams  # noqa: E402
 
-from irqa.settings import Settings, get_settings  # noqa: E402
+from irqa.settings import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,30 +80,26 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
 KEYS = ("mrr@10", "recall@1", "recall@10", "recall@100", "ndcg@10")
 
 
-@contextlib.contextmanager
-def query_tokenizer(name: str):
-    """Swap the tokenizer the retriever applies to queries (documents are tokenized by the caller)."""
-    saved = retriever.tokenize
-    retriever.tokenize = lexical.words if name == "words" else lexical.tokenize
-    try:
-        yield
-    finally:
-        retriever.tokenize = saved
+class WordsAnalyzer(Analyzer):
+    """The "jieba words only" variant: no character bigrams."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.words(text)
+
+
+def analyzer_class(tokens: str) -> type[Analyzer]:
+    return WordsAnalyzer if tokens == "words" else Analyzer
 
 
 def sample_engine(tokens: str, embedder, cache_dir: Path, workdir: Path):
-    """An engine over the sample filings, indexed with the given tokenizer."""
-    from irqa.rag import ingest
-    from irqa.rag.engine import Engine
+    """An engine over the sample filings, its index tokenized (and queried) by the variant's analyzer."""
+    from irqa.rag.engine import Engine, EngineConfig
 
-    saved = ingest.tokenize
-    ingest.tokenize = lexical.words if tokens == "words" else lexical.tokenize
-    try:
-        engine = Engine(Settings(index=workdir / f"index-{tokens}", cache_dir=cache_dir), embedder=embedder)
-        engine.ensure_index()
-        engine.snapshot()
-    finally:
-        ingest.tokenize = saved
+    engine = Engine(EngineConfig(index=workdir / f"index-{tokens}", cache_dir=cache_dir), embedder)
+    store, cls = engine.store, analyzer_class(tokens)
+    store.analyzer = lambda names: cls(store.dictionary, names or ())  # this experiment's analyzer
+    engine.ensure_index()
+    engine.snapshot()
     return engine
 
 
@@ -143,32 +138,24 @@ def main() -> None:
     try:
         for name in names:
             tok, kw, mode = VARIANTS[name]
-            if tok not in snaps:
-                with query_tokenizer(tok):
-                    saved = lexical.tokenize
-                    if tok == "words":  # beir_snapshot tokenizes documents with rag.lexical.tokenize
-                        lexical.tokenize = lexical.words
-                    try:
-                        snaps[tok], _ = beir_snapshot(ds, embedder, cache)
-                    finally:
-                        lexical.tokenize = saved
+            if tok not in snaps:  # documents and queries go through the snapshot's analyzer
+                snaps[tok], _ = beir_snapshot(ds, embedder, cache, analyzer=analyzer_class(tok)())
             params = FusionParams(**kw)
             row = {"variant": name, "mode": mode, "tokens": tok, "params": vars(params)}
-            with query_tokenizer(tok):
-                for half, ids in halves.items():
-                    t0 = time.perf_counter()
-                    res, _ = run_beir(
-                        ds, qembed, cache, [mode], params=params, query_ids=ids, snapshot=snaps[tok]
-                    )
-                    row[half] = {k: res.systems[0].metrics[k] for k in KEYS}
-                    row[half]["seconds"] = time.perf_counter() - t0
-                if not args.no_sample:
-                    if tok not in engines:
-                        engines[tok] = sample_engine(tok, embedder, s.cache_dir, workdir)
-                    engine = engines[tok]
-                    engine._retriever.params = params
-                    m = sample_metrics(engine, questions, mode)
-                    row["sample_dev"] = {k: m[k] for k in ("mrr@10", "hit@1", "hit@10")}
+            for half, ids in halves.items():
+                t0 = time.perf_counter()
+                res, _ = run_beir(
+                    ds, qembed, cache, [mode], params=params, query_ids=ids, snapshot=snaps[tok]
+                )
+                row[half] = {k: res.systems[0].metrics[k] for k in KEYS}
+                row[half]["seconds"] = time.perf_counter() - t0
+            if not args.no_sample:
+                if tok not in engines:
+                    engines[tok] = sample_engine(tok, embedder, s.cache_dir, workdir)
+                engine = engines[tok]
+                engine.live().retriever.params = params
+                m = sample_metrics(engine, questions, mode)
+                row["sample_dev"] = {k: m[k] for k in ("mrr@10", "hit@1", "hit@10")}
             rows.append(row)
             sd = row.get("sample_dev", {})
             print(

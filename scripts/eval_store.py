@@ -34,7 +34,6 @@ def main() -> None:
     from irqa.embeddings.factory import load_embedder
     from irqa.eval.beir import load_beir
     from irqa.eval.runner import QueryVectorCache, beir_snapshot, run_beir
-    from irqa.rag.lexical import tokenize
     from irqa.rag.models import Filing, FilingHeader
     from irqa.rag.store import Upsert, open_store
 
@@ -49,7 +48,7 @@ def main() -> None:
             Filing(id=p.id, source=p.id, content_hash=p.id, header=FilingHeader(), text=p.text),
             [p],
             vectors[i : i + 1],
-            [tokenize(p.embed_text())],
+            [local.analyzer.tokenize(p.embed_text())],
         )
         for i, p in enumerate(passages)
     ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from irqa.eval.chat import load_chats
+from irqa.rag.analysis import Analyzer
 from irqa.rag.evidence import has_number, question_terms
 from irqa.rag.models import Passage
 from irqa.rag.quotes import header_fields_asked, units
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 
 from irqa.cli import app
 from tests.helpers import ROOT
+
+ANALYZER = Analyzer(names=["虹软科技", "海康威视"])  # as the sample index's
 
 CHAT_DEV = ROOT / "eval" / "data" / "chat_dev.jsonl"
 
@@ -78,7 +81,7 @@ def test_header_fields_are_asked_only_about_the_event():
     ],
 )
 def test_question_terms(question, names, times, topics, number):
-    t = question_terms(question, {"ArcSoft", "虹软科技", "虹软", "Hikvision", "海康威视", "海康"})
+    t = question_terms(question, ANALYZER, {"ArcSoft", "虹软科技", "虹软", "Hikvision", "海康威视", "海康"})
     assert [x.label for x in t.names] == names
     assert sorted(x.label for x in t.times) == sorted(times)
     assert [x.label for x in t.topics] == topics
@@ -86,7 +89,7 @@ def test_question_terms(question, names, times, topics, number):
 
 
 def test_english_terms_are_found_in_chinese_evidence():
-    t = question_terms("What share of revenue did ArcSoft spend on R&D in H1 2024?", {"ArcSoft"})
+    t = question_terms("What share of revenue did ArcSoft spend on R&D in H1 2024?", ANALYZER, {"ArcSoft"})
     evidence = "2024年上半年，公司研发费用共计1.94亿元，占营业收入的50.93%"
     assert not t.missing_names(evidence) and not t.missing_times(evidence)
     assert t.coverage(evidence) == 1.0

@@ -223,7 +223,6 @@ def test_first_ask_builds_the_sample_index(tmp_path, cache_dir):
 CACHE_VARIABLES = (
     "TIKTOKEN_CACHE_DIR",
     "TORCHINDUCTOR_CACHE_DIR",
-    "IRQA_JIEBA_CACHE",
     "XDG_CACHE_HOME",
     "XDG_DATA_HOME",
 )

@@ -75,12 +75,11 @@ def test_big_view_bm25_prunes_common_terms_then_scores_exactly(hash_engine, monk
     returns is still the exhaustive BM25 score, and the ranking is nearly the same (``irqa bench``
     measures the agreement at 1M passages)."""
     import numpy as np
-    from irqa.rag.lexical import tokenize
     from irqa.rag.store import Filters
     from irqa.rag.store import view as view_module
 
     view = hash_engine.snapshot()
-    tokens = tokenize("公司的研发投入和全景相机的销量")  # 公司/的: in most passages
+    tokens = view.analyzer.tokenize("公司的研发投入和全景相机的销量")  # 公司/的: in most passages
     exhaustive = view.bm25(tokens, None)
     exact = view.lexical(tokens, 20, None)
     monkeypatch.setattr(view, "pruning", view_module.LexicalPruning(exact_below=0, pool=30))

@@ -115,9 +115,9 @@ def test_caches_stay_under_the_cache_dir_not_tmpdir(tmp_path):
     code = (
         "from pathlib import Path; from irqa.runtime import prepare_process; "
         f"prepare_process(Path({str(cache)!r})); "
-        "from irqa.rag.lexical import tokenize; tokenize('虹软科技的视频功耗' + "
-        + repr(uuid.uuid4().hex)
-        + "); "
+        "from irqa.rag.analysis import Analyzer; from irqa.rag.engine import EngineConfig; "
+        f"config = EngineConfig(index=Path({str(tmp_path / 'index')!r}), cache_dir=Path({str(cache)!r})); "
+        "Analyzer(config.dictionary).tokenize('虹软科技的视频功耗' + " + repr(uuid.uuid4().hex) + "); "
         "from irqa.embeddings.factory import load_embedder; "
         f"load_embedder('e5', cache_dir=Path({str(SESSION_CACHE)!r})).embed_queries(['功耗'])"
     )

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import jieba
 import pytest
-from irqa.rag.jieba_dict import DiskFrequencies, read_total, source_stamp, write_table
+from irqa.rag.analysis import Analyzer, JiebaDictionary
+from irqa.rag.analysis.dictionary import DiskFrequencies, read_total, source_stamp, write_table
 
 from tests.helpers import FINTRUTHQA, SAMPLES, fresh_cache
+
+STAMP = source_stamp(JiebaDictionary().source_path())
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +25,13 @@ def table(tmp_path_factory) -> tuple[Path, jieba.Tokenizer]:
     loaded.tmp_dir = str(tmp_path_factory.mktemp("jieba-cache"))  # its marshal cache, not $TMPDIR's
     loaded.check_initialized()
     db = tmp_path_factory.mktemp("jieba") / "jieba.sqlite"
-    write_table(db, loaded.FREQ, loaded.total, source_stamp(jieba))
+    write_table(db, loaded.FREQ, loaded.total, STAMP)
     return db, loaded
 
 
 def on_demand(db: Path, like: jieba.Tokenizer) -> jieba.Tokenizer:
     tk = jieba.Tokenizer()
-    tk.FREQ, tk.total, tk.initialized = DiskFrequencies.open(db), read_total(db, source_stamp(jieba)), True
+    tk.FREQ, tk.total, tk.initialized = DiskFrequencies.open(db), read_total(db, STAMP), True
     assert tk.total == like.total
     return tk
 
@@ -70,7 +73,7 @@ def test_a_copy_keeps_its_added_words_to_itself(table):
 def test_a_table_for_another_dictionary_is_not_used(table):
     db, _ = table
     assert read_total(db, "0:/elsewhere/dict.txt:1:1") is None
-    assert read_total(db.with_name("missing.sqlite"), source_stamp(jieba)) is None
+    assert read_total(db.with_name("missing.sqlite"), STAMP) is None
 
 
 def test_cold_ask_writes_the_table_once_then_answers_the_same_from_it(sample_engine, tmp_path):
@@ -79,8 +82,7 @@ def test_cold_ask_writes_the_table_once_then_answers_the_same_from_it(sample_eng
     index = tmp_path / "index"
     shutil.copytree(sample_engine.config.index, index)
     cache = fresh_cache(tmp_path / "cache")
-    env = {k: v for k, v in os.environ.items() if k != "IRQA_JIEBA_CACHE"}  # irqa sets it from the cache dir
-    env |= {"IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(cache)}
+    env = dict(os.environ) | {"IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(cache)}
     question = ["ask", "海康威视2022年的分红方案是什么？", "--json"]
     runs = []
     for _ in range(2):
@@ -96,21 +98,19 @@ def test_a_one_shot_process_reads_the_table_once_it_exists(tmp_path):
     """First process: no table yet, so the dictionary loads whole and the table is written; the next
     process tokenizes from the table — with the same tokens."""
     cache = fresh_cache(tmp_path / "cache")
-    env = {k: v for k, v in os.environ.items() if k != "IRQA_JIEBA_CACHE"}
     code = (
-        "import json, jieba; from pathlib import Path; from irqa.runtime import prepare_process; "
-        f"prepare_process(Path({str(cache)!r})); "
-        "from irqa.rag.lexical import on_demand_dictionary, tokenize; "
-        "used = on_demand_dictionary(); "
-        "print(json.dumps([used, type(jieba.dt.FREQ).__name__, tokenize('海康威视2022年归母净利润和毛利率是多少？')]))"
+        "import json; from pathlib import Path; from irqa.rag.analysis import Analyzer, JiebaDictionary; "
+        f"d = JiebaDictionary(cache_file=Path({str(cache / 'jieba.cache')!r}), on_demand=True); "
+        "a = Analyzer(d, ['海康威视']); "
+        "print(json.dumps([d.on_demand_in_use(), type(a._tk.FREQ).__name__, "
+        "a.tokenize('海康威视2022年归母净利润和毛利率是多少？')]))"
     )
     runs = [
         json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-            ).stdout
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         )
         for _ in range(2)
     ]
     assert runs[0][:2] == [False, "dict"] and runs[1][:2] == [True, "DiskFrequencies"]
-    assert runs[0][2] == runs[1][2] and "毛利率" in runs[0][2]
+    assert runs[0][2] == runs[1][2] and "毛利率" in runs[0][2] and "海康威视" in runs[0][2]
+    assert runs[0][2] == Analyzer(names=["海康威视"]).tokenize("海康威视2022年归母净利润和毛利率是多少？")

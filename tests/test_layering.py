@@ -164,3 +164,59 @@ def test_wheel_installs_only_irqa(tmp_path):
         "irqa/cli/__init__.py",
     ):
         assert needed in names
+
+
+def test_only_the_analyzer_touches_jieba():
+    """jieba's module-level tokenizer is process-wide state: only ``irqa.rag.analysis`` imports jieba,
+    and it gives every index a tokenizer of its own."""
+    bad = {
+        str(p.relative_to(ROOT))
+        for p in sources()
+        if not module_name(p).startswith("irqa.rag.analysis")
+        and any(i == "jieba" or i.startswith("jieba.") for i in imports_of(p))
+    }
+    assert not bad
+
+
+def _environ(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+
+def test_only_the_runtime_writes_the_process_environment():
+    writes = {"setdefault", "update", "pop", "clear", "__setitem__", "putenv", "unsetenv"}
+    bad = set()
+    for p in sources():
+        if p == ROOT / "irqa" / "runtime.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AugAssign)
+                else node.targets
+                if isinstance(node, ast.Delete)
+                else []
+            )
+            if any(isinstance(t, ast.Subscript) and _environ(t.value) for t in targets):
+                bad.add(f"{p.relative_to(ROOT)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in writes
+                and (_environ(node.func.value) or node.func.attr in {"putenv", "unsetenv"})
+            ):
+                bad.add(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert not bad
+
+
+def test_no_capability_probing_of_stores():
+    """The store contract is the base classes' methods: no ``hasattr(store, …)`` / ``hasattr(view, …)``."""
+    bad = set()
+    for p in sources():
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr" and node.args:
+                subject = ast.unparse(node.args[0]).lower()
+                if "store" in subject or "view" in subject or "snap" in subject:
+                    bad.add(f"{p.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not bad

@@ -77,9 +77,8 @@ def test_milvus_store_matches_the_local_store(milvus_engine, sample_engine, embe
         mine, theirs = _ranking(milvus_engine, q), _ranking(sample_engine, q)
         assert mine[:3] == theirs[:3] and len(set(mine) & set(theirs)) >= 8, q
     # BM25 through Milvus: its top rows, and exact scores of any other row the fusion asks about
-    from irqa.rag.lexical import tokenize
-
-    tokens = tokenize("视频应用的功耗压力")
+    tokens = remote.analyzer.tokenize("视频应用的功耗压力")
+    assert remote.analyzer.names == local.analyzer.names  # the same analyzer over the same companies
     every = remote.bm25(tokens, None)  # Milvus' scores of all matching rows
     lex = remote.lexical(tokens, 5, None)
     assert len(lex.rows) == 5 and np.allclose(lex.scores, np.sort(every)[::-1][:5], rtol=1e-4)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from irqa.rag.engine import Engine
 from irqa.rag.errors import StoreError
-from irqa.rag.lexical import LexicalIndex, TermMatrix, bm25_scores, tokenize
+from irqa.rag.lexical import LexicalIndex, TermMatrix, bm25_scores
 from irqa.rag.store import LocalStore, open_store
 from irqa.rag.store.factory import parse_uri
 
@@ -22,11 +22,13 @@ QUERIES = [
 
 
 def _tokens(engine: Engine) -> list[list[str]]:
-    return [tokenize(p.embed_text()) for p in engine.snapshot().passages]
+    snap = engine.snapshot()
+    return [snap.analyzer.tokenize(p.embed_text()) for p in snap.passages]
 
 
 def test_bm25_matches_bm25s_over_live_rows(sample_engine):
     toks = _tokens(sample_engine)
+    tokenize = sample_engine.snapshot().analyzer.tokenize
     reference = LexicalIndex(toks)
     mine = TermMatrix.build(toks)
     for q in QUERIES:

@@ -101,18 +101,14 @@ def open_engine(
     ``resident``: the command answers many questions, so a model that loads slower but embeds each
     question faster pays off (see ``irqa.embeddings.factory.query_spec``). ``one_question``: the
     command tokenizes one question, so jieba's dictionary is read word by word, not loaded whole
-    (``irqa.rag.lexical.on_demand_dictionary``)."""
+    (``irqa.rag.analysis.dictionary``)."""
     from irqa.wiring import build_engine
 
-    engine = build_engine(settings_for(index), resident=resident)
+    engine = build_engine(settings_for(index), resident=resident, one_question=one_question)
     if bootstrap and not engine.store.exists():
         err.print(f"No index at {engine.store.root} yet: building it from the built-in sample filings…")
         with progress_bar() as bar:
             engine.ensure_index(progress=bar_callback(bar))
-    if one_question:
-        from irqa.rag.lexical import on_demand_dictionary
-
-        on_demand_dictionary()
     return engine
 
 

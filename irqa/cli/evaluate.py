@@ -159,7 +159,8 @@ def beir_cmd(
     from irqa.eval.beir import load_beir
     from irqa.eval.runner import choose, run_beir
     from irqa.eval.trec import write_run
-    from irqa.wiring import embedder_factory, fusion_params
+    from irqa.rag.analysis import Analyzer
+    from irqa.wiring import embedder_factory, engine_config, fusion_params
 
     with user_errors():
         keys = choose(retriever)
@@ -176,7 +177,14 @@ def beir_cmd(
         with warnings.catch_warnings(), progress_bar() as bar:
             warnings.simplefilter("ignore", DeprecationWarning)
             results, runs = run_beir(
-                ds, embedder, cache, keys, params=params, query_ids=query_ids, tick=_ticker(bar)
+                ds,
+                embedder,
+                cache,
+                keys,
+                params=params,
+                query_ids=query_ids,
+                tick=_ticker(bar),
+                analyzer=Analyzer(engine_config(s).dictionary),  # jieba's cache under irqa's
             )
         _write(results, json_out, html_out)
         if run_out is not None:

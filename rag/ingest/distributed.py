@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, text_key
+from irqa.rag.analysis import Analyzer, JiebaDictionary
 from irqa.rag.companies import extend_alias_file
 from irqa.rag.errors import FilingError, IrqaError
 from irqa.rag.ingest.chunk import chunk_filing
@@ -64,22 +65,26 @@ def _parse_and_chunk(
 
 
 class EmbedWorker:
-    """An embedding actor: loads the model once, then tokenizes and embeds batches."""
+    """An embedding actor: loads the model once, then tokenizes and embeds batches.
 
-    def __init__(self, factory: Callable[[], Embedder]) -> None:
+    It tokenizes with an analyzer over the store's jieba ``dictionary`` and the index's company
+    names, the same analyzer the plain pipeline uses (built once per set of names)."""
+
+    def __init__(self, factory: Callable[[], Embedder], dictionary: JiebaDictionary) -> None:
         self.embedder = factory()
+        self.dictionary = dictionary
+        self._analyzer = Analyzer(dictionary)
 
     def info(self) -> tuple[str, int, str]:
         e = self.embedder
         return e.name, e.dim, getattr(e, "family", "")
 
     def work(self, ids: list[int], texts: list[str], embed: list[bool], names: list[str]):
-        from irqa.rag.lexical import add_words, tokenize
-
-        add_words(names)  # company names, as the plain pipeline teaches jieba before tokenizing
+        if self._analyzer.names != Analyzer.normal_names(names):
+            self._analyzer = Analyzer(self.dictionary, names)
         todo = [t for t, e in zip(texts, embed, strict=True) if e]
         vecs = self.embedder.embed_passages(todo) if todo else np.zeros((0, self.embedder.dim), np.float32)
-        return ids, [tokenize(t) for t in texts], np.asarray(vecs, np.float32)
+        return ids, [self._analyzer.tokenize(t) for t in texts], np.asarray(vecs, np.float32)
 
 
 def ray_init(address: str | None, num_cpus: int | None = None) -> Any:
@@ -177,7 +182,7 @@ def ingest_ray(
             if not fresh:
                 continue
             if not workers:
-                workers = _start_workers(ray, embedder_factory, actors, actor_cpus)
+                workers = _start_workers(ray, embedder_factory, store.dictionary, actors, actor_cpus)
                 state.model = ray.get(workers[0].info.remote())
                 if old is not None:
                     store.load(state.model[0], state.model[2])  # refuses another model family
@@ -200,7 +205,9 @@ def ingest_ray(
     return report
 
 
-def _start_workers(ray: Any, factory: Callable[[], Embedder], actors: int | None, cpus: float) -> list[Any]:
+def _start_workers(
+    ray: Any, factory: Callable[[], Embedder], dictionary: JiebaDictionary, actors: int | None, cpus: float
+) -> list[Any]:
     """One actor per GPU when there are GPUs; else ``actors`` (default: one per node) on a CPU fraction."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     if gpus:
@@ -208,7 +215,7 @@ def _start_workers(ray: Any, factory: Callable[[], Embedder], actors: int | None
     else:
         cls = ray.remote(num_cpus=cpus)(EmbedWorker)
     size = gpus or actors or max(1, sum(1 for n in ray.nodes() if n.get("Alive")))
-    return [cls.remote(factory) for _ in range(size)]
+    return [cls.remote(factory, dictionary) for _ in range(size)]
 
 
 class _Committer:

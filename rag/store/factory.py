@@ -21,14 +21,15 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from irqa.rag.analysis import JiebaDictionary
 from irqa.rag.errors import StoreError
 from irqa.rag.store.base import Store
 
 #: scheme → "module:function"; the module is imported only when a store of that scheme is opened
 BACKENDS: dict[str, str] = {
     "local": "irqa.rag.store.local:create",
-    "milvus": "irqa.rag.store.milvus:create",  # to be added (issue 13 item 3)
-    "milvus-lite": "irqa.rag.store.milvus:create_lite",  # to be added (issue 13 item 3)
+    "milvus": "irqa.rag.store.milvus:create",
+    "milvus-lite": "irqa.rag.store.milvus:create_lite",
 }
 
 
@@ -41,7 +42,8 @@ def parse_uri(uri: str | Path) -> tuple[str, str]:
     return scheme, rest[2:] if rest.startswith("//") else rest
 
 
-def open_store(uri: str | Path) -> Store:
+def open_store(uri: str | Path, dictionary: JiebaDictionary | None = None) -> Store:
+    """The store at ``uri``; its analyzers read jieba's dictionary as ``dictionary`` says."""
     scheme, target = parse_uri(uri)
     spec = BACKENDS.get(scheme)
     if spec is None:
@@ -51,4 +53,7 @@ def open_store(uri: str | Path) -> Store:
         create = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise StoreError(f"the {scheme!r} store backend is not available here ({e})") from e
-    return create(str(uri), target)
+    store = create(str(uri), target)
+    if dictionary is not None:
+        store.dictionary = dictionary
+    return store

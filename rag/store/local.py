@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 from irqa.rag.errors import ModelMismatch, StoreError, storage_error
-from irqa.rag.lexical import TermMatrix, add_words
+from irqa.rag.lexical import TermMatrix
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store.base import Manifest, Store, Upsert
 from irqa.rag.store.segment import Segment, index_kind, write_segment
@@ -126,6 +126,7 @@ class LocalStore(Store):
             raise StoreError(f"no index at {self.root}; build one with 'irqa ingest PATH'")
         manifest = self.read_manifest()
         assert manifest is not None
+        self.check_analyzer(manifest)
         same_family = bool(family) and manifest.family == family
         if embedder_name and manifest.embedder != embedder_name and not same_family:
             raise ModelMismatch(
@@ -145,12 +146,14 @@ class LocalStore(Store):
             raise StoreError(
                 f"index generation {self.root / gen} is damaged ({e}); rebuild with 'irqa ingest --rebuild'"
             ) from e
-        view = SegmentView(manifest, segments, generation=gen)
+        view = SegmentView(manifest, segments, generation=gen, analyzer=self.analyzer(manifest.companies))
         if len(view) != manifest.passages:
             raise StoreError(
                 f"index generation {self.root / gen} is inconsistent; rebuild with 'irqa ingest --rebuild'"
             )
-        add_words(sorted({s.company for s in view.summaries()}))
+        if manifest.companies is None:  # written before the manifest kept them
+            manifest.companies = sorted({s.company for s in view.summaries() if s.company})
+            view.analyzer = self.analyzer(manifest.companies)
         return view
 
     # writing --------------------------------------------------------------------------------
@@ -174,6 +177,8 @@ class LocalStore(Store):
         n = self._recover()
         old = None if rebuild or not self.exists() else self.read_manifest()
         m = Manifest(embedder=embedder, dim=dim, family=family)
+        companies = set() if old is None else set(old.companies or self.load().manifest.companies or ())
+        m.companies = sorted(companies | {u.filing.company for u in upserts if u.filing.company})
         if old is not None:
             m.filings, m.located = dict(old.filings), {k: list(v) for k, v in old.located.items()}
             m.segments, m.deleted = list(old.segments), {k: list(v) for k, v in old.deleted.items()}

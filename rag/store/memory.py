@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from irqa.rag.analysis import Analyzer
 from irqa.rag.lexical import TermMatrix
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store.base import Manifest
@@ -23,14 +24,15 @@ class Snapshot(SegmentView):
         passages: Sequence[Passage],
         vectors: np.ndarray,
         tokens: Sequence[Sequence[str]] | TermMatrix,
-        vector_index: object = None,  # accepted for compatibility; the segment builds its own
         generation: str = "",
         kind: str = "auto",
+        analyzer: Analyzer | None = None,
     ) -> None:
+        """``analyzer``: the one that made ``tokens`` (default: jieba's dictionary, no names)."""
         seg = MemorySegment(passages, vectors, tokens, filings, kind=kind)
         manifest.passages = len(passages)
         manifest.index_kind = seg.kind
-        super().__init__(manifest, [seg], generation, located=False)
+        super().__init__(manifest, [seg], generation, located=False, analyzer=analyzer)
         self._vectors = np.asarray(vectors, np.float32).reshape(len(passages), -1)
         self.tokens = tokens
 

@@ -12,14 +12,14 @@ Collections (``PREFIX`` defaults to ``irqa``)::
                       vector FLOAT_VECTOR(dim), index FLAT (Lite) or HNSW M=16 efConstruction=200
                       (server), metric IP = cosine of L2-normalized vectors ·
                       lexical VARCHAR (analyzer "standard") → BM25 Function → sparse
-                      SPARSE_FLOAT_VECTOR, index SPARSE_INVERTED_INDEX, metric BM25 k1=1.2 b=0.75 ·
+                      SPARSE_FLOAT_VECTOR, index SPARSE_INVERTED_INDEX, metric BM25 (k1, b from irqa.rag.lexical) ·
                       passage VARCHAR (the Passage as JSON)
     PREFIX_filings    key "<filing id>@<hash prefix>/<part>" · filing_id · part · summary (JSON, part 0) ·
                       body (a ≤16k-character slice of the Filing's JSON; Milvus VARCHAR caps at 64 KB)
     PREFIX_meta       "head": the committed state (generation, next row, live passages, pending
                       clean-up); "m<gen>/<part>": that generation's Manifest as JSON slices
 
-Lexical features are irqa's own (``irqa.rag.lexical.tokenize``: jieba words + character
+Lexical features are irqa's own (the index's ``Analyzer.tokenize``: jieba words + character
 bigrams), each written as a short base32 hash code, so Milvus's ``standard`` tokenizer (the
 one Milvus Lite and every server have) keeps every feature whole and BM25 sees exactly the
 terms the local store sees. Milvus computes IDF and average length itself: on a server over
@@ -62,8 +62,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from filelock import FileLock
+from irqa.rag.analysis import Analyzer
 from irqa.rag.errors import ModelMismatch, StoreError
-from irqa.rag.lexical import add_words, words
+from irqa.rag.lexical import K1, B
 from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store.base import Filters, LexicalHits, Manifest, Store, StoreView, Upsert
 
@@ -115,9 +116,10 @@ def filter_expr(filters: Filters) -> str:
 class MilvusView(StoreView):
     """One committed state: rows below ``next_row``, minus the head's pending (replaced) rows."""
 
-    def __init__(self, store: MilvusStore, manifest: Manifest, head: dict) -> None:
+    def __init__(self, store: MilvusStore, manifest: Manifest, head: dict, analyzer: Analyzer) -> None:
         self.store = store
         self.manifest = manifest
+        self.analyzer = analyzer
         self.generation = f"g{head['gen']}"
         self._slots = int(head["next_row"])
         hidden = " or ".join(
@@ -209,7 +211,7 @@ class MilvusView(StoreView):
         return sorted(out, key=lambda s: (s.code, s.date or dt.date.min, s.id))
 
     def knows(self, term: str) -> bool:
-        toks = words(term)
+        toks = self.analyzer.words(term)
         return bool(toks) and all(len(self._bm25_search(lexical_text([t]), 1, self._base)[0]) for t in toks)
 
     def stats(self) -> dict:
@@ -414,16 +416,17 @@ class MilvusStore(Store):
         if head is None:
             raise StoreError(f"no index at {self.uri}; build one with 'irqa ingest PATH'")
         manifest = self._manifest_of(head)
+        self.check_analyzer(manifest)
         same_family = bool(family) and manifest.family == family
         if embedder_name and manifest.embedder != embedder_name and not same_family:
             raise ModelMismatch(
                 f"index at {self.uri} was built with {manifest.embedder!r}, not {embedder_name!r}; "
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
             )
-        view = MilvusView(self, manifest, head)
+        view = MilvusView(self, manifest, head, self.analyzer(manifest.companies))
         if manifest.companies is None:  # written before the manifest kept them
             manifest.companies = sorted({s.company for s in view.summaries() if s.company})
-        add_words(manifest.companies)
+            view.analyzer = self.analyzer(manifest.companies)
         return view
 
     # writing ---------------------------------------------------------------------------------
@@ -467,7 +470,7 @@ class MilvusStore(Store):
                 "sparse",
                 index_type="SPARSE_INVERTED_INDEX",
                 metric_type="BM25",
-                params={"bm25_k1": 1.2, "bm25_b": 0.75},
+                params={"bm25_k1": K1, "bm25_b": B},
             )
             c.create_collection(self.passages, schema=s, index_params=ip, consistency_level="Strong")
         for name, extra in ((self.filings, True), (self.meta, False)):

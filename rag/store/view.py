@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from irqa.rag.lexical import Bm25Query, words
+from irqa.rag.analysis import Analyzer
+from irqa.rag.lexical import Bm25Query
 from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store.base import Filters, LexicalHits, Manifest, StoreView
 from irqa.rag.store.segment import Segment
@@ -33,9 +34,17 @@ class LexicalPruning:
 
 class SegmentView(StoreView):
     def __init__(
-        self, manifest: Manifest, segments: Sequence[Segment], generation: str = "", *, located: bool = True
+        self,
+        manifest: Manifest,
+        segments: Sequence[Segment],
+        generation: str = "",
+        *,
+        located: bool = True,
+        analyzer: Analyzer | None = None,
     ) -> None:
+        """``analyzer``: the index's (default: jieba's dictionary + the manifest's companies)."""
         self.manifest = manifest
+        self.analyzer = analyzer or Analyzer(names=manifest.companies or ())
         self.generation = generation
         self.segments = list(segments)
         self._by_name = {s.name: i for i, s in enumerate(self.segments)}
@@ -121,7 +130,7 @@ class SegmentView(StoreView):
         return sorted(out, key=lambda s: (s.code, s.date or dt.date.min, s.id))
 
     def knows(self, term: str) -> bool:
-        toks = words(term)  # bigrams are not names
+        toks = self.analyzer.words(term)  # bigrams are not names
         return bool(toks) and all(any(s.terms.knows(t) for s in self.segments) for t in toks)
 
     def stats(self) -> dict:
