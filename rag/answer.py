@@ -70,6 +70,19 @@ class _Candidate:
     evidence: float = 0.0  # the score without the cosine
 
 
+def assumed_company(hits: list[Hit], top: int = 5) -> str | None:
+    """The one company the best hits point to: the first hit's, when it also holds a majority of the top ``top``.
+
+    Used when a question names something no alias matches; the score bar is the ordinary one
+    (``Answerer._dissimilar``), applied afterwards to the same hits.
+    """
+    best = hits[:top]
+    if not best:
+        return None
+    code = best[0].passage.code
+    return code if sum(h.passage.code == code for h in best) * 2 > len(best) else None
+
+
 class Answerer:
     def __init__(
         self,
@@ -182,6 +195,14 @@ class Answerer:
         that say nothing about the answer (the company names the question uses).
         """
         reason = self._refusal(resolution, hits)
+        assumed = None
+        if not reason and resolution.guessed and not resolution.codes:
+            # a name irqa does not know is no reason to refuse: if the evidence points to one company,
+            # answer from it and say so; otherwise the ordinary evidence rules below decide
+            assumed = assumed_company(hits)
+            if assumed:
+                hits = [h for h in hits if h.passage.code == assumed]
+                ignore = ignore | frozenset(resolution.guessed)
         terms = question_terms(question, self.analyzer, ignore)
         reason = reason or self._silent(terms, hits)
         if reason:
@@ -192,6 +213,13 @@ class Answerer:
         if reason:
             return self._abstain(qid, question, reason, hits)
         citations, parts = self._cite(chosen, hits)
+        if assumed:
+            name = next(h.passage.company for h in hits)
+            said = list(dict.fromkeys(resolution.guessed))  # "Foobar Corp", not also "Foobar"
+            asked = "、".join(n for n in said if not any(n != o and n in o for o in said))
+            parts.insert(
+                0, f"(Assumed {asked} = {name} {assumed}, the company the matching filings are from.)"
+            )
         return Answer(
             id=qid,
             question=question,
@@ -199,7 +227,7 @@ class Answerer:
             abstained=False,
             citations=citations,
             passages=hits,
-            company=resolution.codes[0] if resolution.codes else None,
+            company=resolution.codes[0] if resolution.codes else assumed,
         )
 
     def _candidates(self, question: str, terms: QuestionTerms, hits: list[Hit]) -> list[_Candidate]:

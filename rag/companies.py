@@ -25,9 +25,24 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from irqa.rag.analysis import JiebaDictionary
 from irqa.rag.models import FilingHeader
 
-_GENERIC_PREFIXES = {"中国", "上海", "北京", "深圳", "广州", "杭州", "江苏", "浙江", "国际", "东方"}
+_GENERIC_PREFIXES = {
+    "中国",
+    "上海",
+    "北京",
+    "深圳",
+    "广州",
+    "杭州",
+    "江苏",
+    "浙江",
+    "国际",
+    "东方",
+    "北方",
+    "南方",
+}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 _LEGAL_SUFFIX = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团)$")
 # "<subject>的/对/在/有/'s …": a question about a named entity usually opens with it
@@ -119,18 +134,30 @@ def _word_char(text: str, i: int) -> bool:
 
 
 def builtin_aliases() -> dict[str, dict]:
-    return json.loads(files("irqa.rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
+    """The built-in names; keys that are not stock codes ("_note") document the file."""
+    table = json.loads(files("irqa.rag").joinpath("data/aliases.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in table.items() if re.fullmatch(r"\d{6}", k)}
+
+
+#: a two-character head that is a frequent word (jieba's dictionary count) names no company:
+#: 浪潮 (461, "AI浪潮"), 北方 (3850) would claim ordinary questions; 紫光 (49), 海康 (2) are names
+_COMMON_WORD_FREQ = 100
+
+
+def _common_word(word: str, dictionary: JiebaDictionary | None = None) -> bool:
+    freq, _ = (dictionary or JiebaDictionary()).table()  # read once per process, only at ingest
+    return (freq.get(word) or 0) >= _COMMON_WORD_FREQ
 
 
 def abbreviations(short_name: str, full_name: str) -> list[str]:
-    """Names people use for a company besides its short name."""
+    """Names people use for a company besides its short name (旭创-style tails are in the built-in list)."""
     out = [short_name, full_name]
     bare = _LEGAL_SUFFIX.sub("", full_name)
     if bare and bare != full_name:
         out.append(bare)
     if len(short_name) == 4 and re.fullmatch(r"[\u4e00-\u9fff]{4}", short_name):
         head = short_name[:2]
-        if head not in _GENERIC_PREFIXES:
+        if head not in _GENERIC_PREFIXES and not _common_word(head):
             out.append(head)
     return [a for a in dict.fromkeys(out) if a]
 
@@ -139,6 +166,10 @@ def abbreviations(short_name: str, full_name: str) -> list[str]:
 class Resolution:
     codes: list[str] = field(default_factory=list)  # indexed companies the question names
     unknown: list[str] = field(default_factory=list)  # names that look like companies we don't index
+    #: Latin-script words that look like a company name but match no company in the table ("Innolight" before its
+    #: English name is listed, "Foobar Corp"): never a reason to refuse, the evidence decides (see
+    #: ``irqa.rag.answer.assumed_company``)
+    guessed: list[str] = field(default_factory=list)
     #: with a company filter: the companies the question names instead (never answered from the filter)
     conflict: list[str] = field(default_factory=list)
     filter_name: str = ""  # the filter's company, as shown to the user
@@ -223,10 +254,15 @@ class CompanyResolver:
             if code not in res.codes:
                 res.codes.append(code)
         res.unknown += [m.group(1) for m in _CODE.finditer(question) if m.group(1) not in res.codes]
-        res.unknown += [c for c in res.codes if c not in self.indexed]
+        res.unknown += [self.display_name(c) for c in res.codes if c not in self.indexed]
         res.codes = [c for c in res.codes if c in self.indexed]
         if not res.codes and not res.unknown:
-            res.unknown += self._unknown_subjects(question, known_term)
+            subjects = self._unknown_subjects(question, known_term)
+            # a Chinese name the table lacks is another company (贵州茅台: refuse, as before); a
+            # Latin one may be an indexed company's English name we lack (Innolight before it was
+            # listed): the evidence decides (sample dev: abstention kept, eval/EXPERIMENTS.md)
+            res.unknown += [n for n in subjects if _CJK.search(n)]
+            res.guessed += [n for n in subjects if not _CJK.search(n)]
         return res
 
     def _unknown_subjects(self, question: str, known_term) -> list[str]:
