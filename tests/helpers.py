@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from irqa.rag.engine import EngineConfig, sample_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,19 @@ DEV_QUESTIONS = ROOT / "eval" / "data" / "sample_dev.jsonl"
 #: the shared real data sits beside the repository (../shared); IRQA_SHARED overrides
 SHARED = Path(os.environ.get("IRQA_SHARED", ROOT.parent / "shared"))
 FINTRUTHQA = SHARED / "corpus" / "fintruthqa"
+#: 200 judged FinTruthQA queries and 500 answers shipped with the tests (tests/data/fintruthqa_slice)
+FINTRUTHQA_SLICE = ROOT / "tests" / "data" / "fintruthqa_slice"
+REAL_FILINGS = SHARED / "corpus" / "real_filings"
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "corpus").is_dir(), reason=f"the shared corpora are not at {SHARED} (set IRQA_SHARED)"
+)
+
+
+def fintruthqa() -> Path:
+    """The full FinTruthQA folder when ../shared has it, else the slice in the repository."""
+    return FINTRUTHQA if (FINTRUTHQA / "queries.jsonl").is_file() else FINTRUTHQA_SLICE
+
+
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots a person can look at
 #: one cache folder for the whole test session (models, tiktoken, jieba): never the user's cache
 SESSION_CACHE = Path(os.environ.get("IRQA_TEST_CACHE", ROOT / "build" / "test-cache"))

@@ -9,7 +9,7 @@ import pytest
 from irqa.eval.beir import BeirFormatError, evaluate_run, load_beir
 from irqa.eval.trec import TrecFormatError, read_run, write_run
 
-from tests.helpers import FINTRUTHQA as SHARED
+from tests.helpers import FINTRUTHQA, FINTRUTHQA_SLICE, needs_shared
 
 
 def _beir(tmp_path: Path, qrels: str | None = None) -> Path:
@@ -90,10 +90,17 @@ def test_evaluate_run_on_tiny(tmp_path):
     assert rows[0].passages[0].text == "研发 研发人员595人。"
 
 
+@needs_shared
 def test_load_shared_fintruthqa():
-    ds = load_beir(SHARED)
+    ds = load_beir(FINTRUTHQA)
     assert (len(ds.corpus), len(ds.queries), len(ds.qrels)) == (5898, 1000, 1000)
     assert all(len(d) == 1 for d in ds.qrels.values())
+
+
+def test_the_shipped_fintruthqa_slice_is_a_consistent_beir_set():
+    ds = load_beir(FINTRUTHQA_SLICE)
+    assert (len(ds.corpus), len(ds.queries), len(ds.qrels)) == (500, 200, 200)
+    assert all(len(d) == 1 and set(d) <= set(ds.corpus) for d in ds.qrels.values())
 
 
 def test_trec_round_trip(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from irqa.rag.analysis import Analyzer, JiebaDictionary
 from irqa.rag.analysis.dictionary import DiskFrequencies, read_total, source_stamp, write_table
 
-from tests.helpers import FINTRUTHQA, SAMPLES, fresh_cache
+from tests.helpers import SAMPLES, fintruthqa, fresh_cache
 
 STAMP = source_stamp(JiebaDictionary().source_path())
 
@@ -38,9 +38,8 @@ def on_demand(db: Path, like: jieba.Tokenizer) -> jieba.Tokenizer:
 
 def texts() -> list[str]:
     out = [line for f in sorted(SAMPLES.glob("*.txt")) for line in f.read_text(encoding="utf-8").splitlines()]
-    if (FINTRUTHQA / "queries.jsonl").is_file():
-        with open(FINTRUTHQA / "queries.jsonl", encoding="utf-8") as f:
-            out += [json.loads(line)["text"] for line in list(f)[:500]]
+    with open(fintruthqa() / "queries.jsonl", encoding="utf-8") as f:
+        out += [json.loads(line)["text"] for line in list(f)[:500]]
     return [t for t in out if t.strip()]
 
 
