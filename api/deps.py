@@ -31,7 +31,7 @@ class Warmup:
         self.error: str | None = None
         self.ready = threading.Event()
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
+    def _progress(self, stage: str, done: int, total: int, item: str = "") -> None:
         self.stage, self.done, self.total = stage, done, total
 
     def run(self) -> None:

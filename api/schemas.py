@@ -230,6 +230,8 @@ class IngestOut(BaseModel):
     passages: int
     embedded: int
     seconds: float
+    #: what each accepted file yielded (its id, Q&A pairs and passages), in file order
+    records: list[FilingSummary] = []
 
     @classmethod
     def of(cls, r: IngestReport) -> IngestOut:
@@ -242,6 +244,7 @@ class IngestOut(BaseModel):
             passages=r.passages,
             embedded=r.embedded,
             seconds=round(r.seconds, 3),
+            records=r.records,
         )
 
 

@@ -87,6 +87,21 @@ class FilingSummary(BaseModel):
     passages: int
     questions: int
 
+    @classmethod
+    def of(cls, f: Filing, passages: int) -> FilingSummary:
+        return cls(
+            id=f.id,
+            source=f.source,
+            company=f.company,
+            full_name=f.header.company,
+            code=f.header.code,
+            record_no=f.header.record_no,
+            date=f.date,
+            content_hash=f.content_hash,
+            passages=passages,
+            questions=len(f.qa_pairs),
+        )
+
 
 class Passage(BaseModel):
     """A retrievable unit: a chunk of an answer, a narrative paragraph group, or header facts."""

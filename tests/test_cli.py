@@ -159,10 +159,20 @@ def test_batch_writes_one_answer_per_line(cli_env, tmp_path):
     assert r.returncode == 1 and "q.jsonl:3" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_ingest_reports_skipped(cli_env):
+def test_ingest_reports_what_each_record_yielded(cli_env):
     r = irqa("ingest", str(INSTA360), env=cli_env)
     assert r.returncode == 0, r.stderr
-    assert "skipped" in r.stdout and "688775-2025-003" in r.stdout
+    # one row per file: status, id, company, date, Q&A pairs, passages (a bad parse shows here)
+    row = next(line.split() for line in r.stdout.splitlines() if "688775-2025-003" in line)
+    assert row[:4] == ["unchanged", "688775-2025-003", "影石创新", "2025-08-05"] and row[4] == "9", row
+    assert "1 skipped" in r.stdout
+    r = irqa("ingest", str(INSTA360), "--json", env=cli_env)
+    (record,) = json.loads(r.stdout)["records"]
+    assert (record["id"], record["questions"], record["source"]) == (
+        "688775-2025-003",
+        9,
+        INSTA360.name,
+    ) and record["passages"] == int(row[5])
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:

@@ -154,3 +154,5 @@ def test_cli_refuses_a_news_article_unless_allow_unstructured(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert len(report["added"]) == 1 and report["added"][0].startswith("sha-") and not report["failed"]
+    assert report["records"][0]["questions"] == 0 and report["records"][0]["source"] == "news.txt"
+    assert "1 record(s) yielded no Q&A pairs" in r.stderr and "news.txt" in r.stderr

@@ -80,15 +80,18 @@ def progress_bar() -> Progress:
     )
 
 
-def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callable[[str, int, int], None]:
+def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callable[..., None]:
     """A ``progress(stage, done, total)`` callback that draws one bar per stage."""
     names = {"parse": "Parsing filings", "embed": "Embedding passages", **(labels or {})}
     tasks: dict[str, int] = {}
 
-    def cb(stage: str, done: int, total: int) -> None:
+    def cb(stage: str, done: int, total: int, item: str = "") -> None:
+        label = names.get(stage, f"Running {stage}")
         if stage not in tasks:
-            tasks[stage] = bar.add_task(names.get(stage, f"Running {stage}"), total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+            tasks[stage] = bar.add_task(label, total=total)
+        # the file just done, so a long run shows where it is (cut: a bar line has one row)
+        shown = f"{label} · {item[:40]}" if item else label
+        bar.update(tasks[stage], completed=done, total=total, description=shown)
 
     return cb
 

@@ -64,13 +64,7 @@ def ingest(
     if as_json:
         out.print_json(data=IngestOut.of(report).model_dump(mode="json"))
     else:
-        for kind, ids, style in (
-            ("added", report.added, "green"),
-            ("updated", report.updated, "yellow"),
-            ("skipped (unchanged)", report.skipped, "dim"),
-        ):
-            for fid in ids:
-                out.print(f"[{style}]{kind:>20}[/]  {fid}", highlight=False)
+        _print_records(report)
         out.print(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.skipped)} skipped, "
             f"{len(report.failed)} failed in {report.seconds:.1f} s\n"
@@ -79,10 +73,56 @@ def ingest(
             highlight=False,
             soft_wrap=True,
         )
+    _note_empty_records(report)
     for source, reason in report.failed:
         err.print(f"[bold red]error:[/] {source}: {reason}", highlight=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+#: how each file's outcome is shown
+STATUS_STYLE = {"added": "green", "updated": "yellow", "unchanged": "dim"}
+
+
+def _print_records(report) -> None:
+    """One row per accepted file: what it yielded, so a parse that went wrong is visible."""
+    status = {fid: "added" for fid in report.added} | {fid: "updated" for fid in report.updated}
+    status |= {fid: "unchanged" for fid in report.skipped}
+    if not report.records:
+        return
+    columns = {
+        "": [status.get(r.id, "") for r in report.records],
+        "id": [r.id for r in report.records],
+        "company": [r.company for r in report.records],
+        "date": [str(r.date or "") for r in report.records],
+        "Q&A": [str(r.questions) for r in report.records],
+        "passages": [str(r.passages) for r in report.records],
+        "source": [r.source for r in report.records],
+    }
+    shown = [c for c in columns if c not in fit_columns(columns, out.size.width)]
+    table = Table(box=None, pad_edge=False)
+    for name in shown:
+        table.add_column(name, justify="right" if name in ("Q&A", "passages") else "left", no_wrap=True)
+    for i, r in enumerate(report.records):
+        cells = {name: columns[name][i] for name in shown}
+        cells[""] = f"[{STATUS_STYLE.get(cells[''], 'dim')}]{cells['']}[/]"
+        if not r.questions and "Q&A" in cells:
+            cells["Q&A"] = "[bold yellow]0[/]"
+        table.add_row(*cells.values())
+    out.print(table, highlight=False)
+
+
+def _note_empty_records(report) -> None:
+    """On stderr, also with ``--json``: records whose Q&A the parser did not find."""
+    empty = [r for r in report.records if not r.questions]
+    if empty:
+        err.print(
+            f"[yellow]note:[/] {len(empty)} record(s) yielded no Q&A pairs (indexed as narrative text); "
+            "if a file has questions and answers, its layout was not recognized: "
+            + ", ".join(r.source for r in empty[:5])
+            + ("…" if len(empty) > 5 else ""),
+            highlight=False,
+        )
 
 
 def _ingest_on_ray(engine, settings, paths, address, rebuild, progress, allow_unstructured=False):

@@ -47,7 +47,7 @@ from irqa.rag.ingest.pipeline import (
     expand_paths,
     parse_bytes,
 )
-from irqa.rag.models import Filing, Passage
+from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store import Store, Upsert
 
 
@@ -167,11 +167,12 @@ def ingest_ray(
                 got = ray.get(ref)
                 parsed_n += 1
                 if progress:
-                    progress("parse", parsed_n, len(files))
+                    progress("parse", parsed_n, len(files), name)
                 if isinstance(got, str):
                     report.failed.append((name, got))
                     continue
                 f = got[0]
+                report.records.append(FilingSummary.of(f, len(got[1])))
                 prior = indexed.get(f.id)
                 if prior == f.content_hash and not rebuild:
                     report.skipped.append(f.id)

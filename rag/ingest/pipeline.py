@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
@@ -35,11 +36,15 @@ from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
 from irqa.rag.ingest.parse import check_structure, parse_normalized
-from irqa.rag.models import Filing, Passage
+from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store import Store, StoreView, Upsert
 
-#: progress(stage, done, total): stage is "parse" or "embed"
-IngestProgress = Callable[[str, int, int], None]
+
+class IngestProgress(Protocol):
+    """``progress(stage, done, total, item)``: stage is "parse", "embed" or "write"; ``item`` names
+    the file just parsed ("" for other stages), so a long run shows where it is."""
+
+    def __call__(self, stage: str, done: int, total: int, item: str = "") -> None: ...
 
 
 @dataclass
@@ -64,6 +69,9 @@ class IngestReport:
     passages: int = 0  # passages of added/updated filings
     embedded: int = 0  # of which freshly embedded (the rest came from the cache)
     seconds: float = 0.0
+    #: what each accepted file yielded (Q&A pairs, passages), in file order: a parse that went
+    #: wrong shows as a record with no Q&A or few passages
+    records: list[FilingSummary] = field(default_factory=list)
 
 
 def parse_bytes(data: bytes, filename: str, limits: IngestLimits | None = None) -> Filing:
@@ -136,10 +144,11 @@ def ingest_sources(
             check_passages(src.name, len(chunks), planned, limits)
             parsed[f.id], chunked[f.id] = f, chunks
             planned += len(chunks)
+            report.records.append(FilingSummary.of(f, len(chunks)))
         except FilingError as e:
             report.failed.append((src.name, str(e)))
         if progress:
-            progress("parse", i, len(sources))
+            progress("parse", i, len(sources), src.name)
 
     if not parsed and not delete_ids and not rebuild:  # nothing to do: don't even load the model
         report.seconds = time.perf_counter() - t0

@@ -586,18 +586,7 @@ class MilvusStore(Store):
                     pending_rows = []
             m.filings[f.id] = f.content_hash
             m.located[f.id] = ["milvus", first, row]
-            summary = FilingSummary(
-                id=f.id,
-                source=f.source,
-                company=f.company,
-                full_name=f.header.company,
-                code=f.header.code,
-                record_no=f.header.record_no,
-                date=f.date,
-                content_hash=f.content_hash,
-                passages=len(u.passages),
-                questions=len(f.qa_pairs),
-            ).model_dump_json()
+            summary = FilingSummary.of(f, len(u.passages)).model_dump_json()
             body = [
                 {
                     "key": _filing_key(f.id, f.content_hash, i),

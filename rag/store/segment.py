@@ -78,21 +78,6 @@ def _unpack(blob: bytes) -> dict:
     return json.loads(zlib.decompress(blob).decode("utf-8"))
 
 
-def summary_of(f: Filing, passages: int) -> FilingSummary:
-    return FilingSummary(
-        id=f.id,
-        source=f.source,
-        company=f.company,
-        full_name=f.header.company,
-        code=f.header.code,
-        record_no=f.header.record_no,
-        date=f.date,
-        content_hash=f.content_hash,
-        passages=passages,
-        questions=len(f.qa_pairs),
-    )
-
-
 def write_segment(
     folder: Path,
     passages: Sequence[Passage],
@@ -145,7 +130,7 @@ def write_segment(
                 (
                     f.id,
                     *spans.get(f.id, [0, 0]),
-                    summary_of(f, len(range(*spans.get(f.id, [0, 0])))).model_dump_json(),
+                    FilingSummary.of(f, len(range(*spans.get(f.id, [0, 0])))).model_dump_json(),
                     _pack(f.model_dump(mode="json")),
                 )
                 for f in filings
@@ -325,7 +310,7 @@ class MemorySegment(Segment):
         for i, p in enumerate(self._passages):
             spans.setdefault(p.filing_id, [i, i + 1])[1] = i + 1
         return [
-            (summary_of(f, len(range(*spans.get(f.id, [0, 0])))), *spans.get(f.id, [0, 0]))
+            (FilingSummary.of(f, len(range(*spans.get(f.id, [0, 0])))), *spans.get(f.id, [0, 0]))
             for f in self._filings.values()
         ]
 
