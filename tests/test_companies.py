@@ -4,15 +4,14 @@ list, the short names analysts use, and names irqa does not know at all, on the 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from irqa.rag.companies import CompanyResolver, abbreviations, builtin_aliases
 from irqa.rag.engine import Engine
 
-from tests.helpers import make_config
+from tests.helpers import REAL_FILINGS, make_config
 
-REAL = Path("/work/shared/corpus/real_filings")
+REAL = REAL_FILINGS
 INNOLIGHT = REAL / "300308_中际旭创" / "中际旭创：300308中际旭创投资者关系管理信息20240617.pdf"
 EOPTOLINK = REAL / "300502_新易盛" / "新易盛：300502新易盛调研活动信息20190524.pdf"
 
@@ -52,7 +51,7 @@ def test_known_company_not_indexed_is_still_refused(sample_engine):
     assert "中际旭创" in a.answer
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="/work/shared real filings absent")
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"the real filings are not at {REAL} (set IRQA_SHARED)")
 def test_real_filings_english_short_and_unknown_names(tmp_path, cache_dir, embedder):
     engine = Engine(make_config(tmp_path / "index", cache_dir), embedder)
     files = []
@@ -69,3 +68,20 @@ def test_real_filings_english_short_and_unknown_names(tmp_path, cache_dir, embed
     a = engine.ask("What did Foobar Corp say about 800G optical modules?")
     assert not a.abstained and a.company == "300308"
     assert "Assumed Foobar Corp = 中际旭创 300308" in a.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown", "guessed"),
+    [
+        ("公司在 CPO 方面的进展如何？", [], []),  # real 中际旭创 questions: "公司在" is no company
+        ("公司的 1.6T 在 Q4 出货节奏是怎样的？", [], []),
+        ("请问明年公司 1.6T 至少出货 300 万，做好准备了吗", [], []),
+        ("请问贵公司 800G 进展", [], []),
+        ("贵州茅台的分红计划", ["贵州茅台"], []),  # another company: refused
+        ("宁德时代 battery 出货", ["宁德时代"], []),
+        ("Foobarsoft的Turbo Fusion进展如何", [], ["Foobarsoft"]),  # a Latin name: the evidence decides
+    ],
+)
+def test_filler_words_are_not_company_names(question, unknown, guessed):
+    r = CompanyResolver(builtin_aliases(), indexed_codes={"300308"}).resolve(question, lambda t: False)
+    assert (r.unknown, r.guessed) == (unknown, guessed)
