@@ -30,27 +30,6 @@ K1 = 1.2
 B = 0.75
 
 
-class LexicalIndex:
-    """bm25s' BM25 over pre-tokenized passages: the reference the term matrices are tested against."""
-
-    def __init__(self, corpus_tokens: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> None:
-        import bm25s
-
-        self.size = len(corpus_tokens)
-        self._bm25 = bm25s.BM25(k1=k1, b=b)
-        if self.size:
-            self._bm25.index([list(t) for t in corpus_tokens], show_progress=False)
-
-    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every passage (0 where no query term occurs)."""
-        if not self.size or not query_tokens:
-            return np.zeros(self.size, np.float32)
-        known = [t for t in query_tokens if t in self._bm25.vocab_dict]
-        if not known:
-            return np.zeros(self.size, np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-
-
 #: term frequencies are stored in one byte: a term 255 times in one ~256-token passage is the cap
 TF_MAX = 255
 

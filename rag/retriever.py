@@ -82,10 +82,6 @@ class Retriever:
         self.embedder = embedder
         self.params = params or FusionParams()
 
-    def allowed_rows(self, f: Filters) -> np.ndarray | None:
-        """Rows passing the filters, or None when no filter is active."""
-        return self.snap.allowed(f)
-
     def search(
         self, query: str, k: int = 10, *, mode: Mode = "hybrid", filters: Filters | None = None
     ) -> list[Hit]:

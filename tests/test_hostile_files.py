@@ -21,7 +21,7 @@ from irqa.rag.ingest.decode import decode_bytes
 from irqa.rag.ingest.extract import extract_text
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.pipeline import Source, ingest_sources, parse_bytes
-from irqa.rag.store import IndexStore
+from irqa.rag.store import LocalStore
 
 from tests.api_server import make_filing, xinghe_filing
 from tests.helpers import ARCSOFT
@@ -312,7 +312,7 @@ def test_half_utf8_half_gbk_is_reported_as_mixed_encodings() -> None:
 
 
 def test_passage_cap_per_filing_refuses_before_the_model_loads(tmp_path) -> None:
-    store = IndexStore(tmp_path / "index")
+    store = LocalStore(tmp_path / "index")
 
     def no_model():
         raise AssertionError("the model must not load for refused files")
@@ -325,7 +325,7 @@ def test_passage_cap_per_filing_refuses_before_the_model_loads(tmp_path) -> None
 
 
 def test_passage_cap_per_ingest_keeps_the_files_that_fit(tmp_path, embedder) -> None:
-    store = IndexStore(tmp_path / "index")
+    store = LocalStore(tmp_path / "index")
     small = xinghe_filing()
     limits = IngestLimits(max_passages_per_ingest=10)
     report, snap = ingest_sources(

@@ -15,7 +15,7 @@ from irqa.embeddings.cache import VectorCache
 from irqa.rag.engine import Engine
 from irqa.rag.errors import ModelMismatch, StoreError
 from irqa.rag.ingest.pipeline import Source
-from irqa.rag.store import IndexStore
+from irqa.rag.store import LocalStore
 
 from tests.helpers import ARCSOFT, HIKVISION, INSTA360, SAMPLES, fresh_cache, make_config
 
@@ -82,7 +82,7 @@ def test_delete_removes_passages(fresh_engine):
 def test_index_built_with_another_model_is_refused(fresh_engine):
     fresh_engine.ingest_paths([INSTA360])
     with pytest.raises(ModelMismatch, match="was built with"):
-        IndexStore(fresh_engine.config.index).load("st:some-other-model@123")
+        LocalStore(fresh_engine.config.index).load("st:some-other-model@123")
 
 
 def test_vector_cache_survives_and_is_keyed_by_model(tmp_path, embedder):
@@ -98,7 +98,7 @@ def test_damaged_generation_is_a_clear_error(fresh_engine):
     seg = fresh_engine.store.read_manifest().segments[0]
     (fresh_engine.store.root / seg / "dense.faiss").write_bytes(b"garbage")
     with pytest.raises(StoreError, match="rebuild"):
-        IndexStore(fresh_engine.config.index).load()
+        LocalStore(fresh_engine.config.index).load()
 
 
 def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder):
@@ -126,7 +126,7 @@ def test_crash_mid_ingest_keeps_the_previous_index(tmp_path, cache_dir, embedder
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert engine.store.current_generation() == gen
-    snap = IndexStore(index).load(embedder.name)
+    snap = LocalStore(index).load(embedder.name)
     assert set(snap.filings) == {"688775-2025-003"}
     # the vectors paid for before the crash are kept: resuming embeds only the rest
     done_before = cold.count()

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from irqa.rag.engine import Engine
 from irqa.rag.errors import StoreError
-from irqa.rag.lexical import LexicalIndex, TermMatrix, bm25_scores
+from irqa.rag.lexical import K1, B, TermMatrix, bm25_scores
 from irqa.rag.store import LocalStore, open_store
 from irqa.rag.store.factory import parse_uri
 
-from tests.helpers import ARCSOFT, HIKVISION, INSTA360, make_config
+from tests.helpers import ARCSOFT, HIKVISION, INSTA360, Bm25sReference, make_config
 
 QUERIES = [
     "视频 功耗",
@@ -29,7 +29,7 @@ def _tokens(engine: Engine) -> list[list[str]]:
 def test_bm25_matches_bm25s_over_live_rows(sample_engine):
     toks = _tokens(sample_engine)
     tokenize = sample_engine.snapshot().analyzer.tokenize
-    reference = LexicalIndex(toks)
+    reference = Bm25sReference(toks, K1, B)
     mine = TermMatrix.build(toks)
     for q in QUERIES:
         expected = reference.scores(tokenize(q))
@@ -41,7 +41,7 @@ def test_bm25_matches_bm25s_over_live_rows(sample_engine):
     live_a = np.ones(half, bool)
     live_a[::3] = False
     kept = [t for i, t in enumerate(toks[:half]) if live_a[i]] + toks[half:]
-    reference = LexicalIndex(kept)
+    reference = Bm25sReference(kept, K1, B)
     for q in QUERIES:
         sa, sb = bm25_scores([(a, live_a), (b, None)], tokenize(q))
         assert not sa[~live_a].any(), "dead rows never score"

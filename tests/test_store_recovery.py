@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from irqa.rag.engine import Engine
 from irqa.rag.errors import StorageFull
-from irqa.rag.store import IndexStore
+from irqa.rag.store import LocalStore
 
 from tests.helpers import ARCSOFT, INSTA360, make_config
 
@@ -74,7 +74,7 @@ def test_failed_switch_does_not_block_later_writes(small_tmpfs, cache_dir, embed
     report = engine.ingest_paths([ARCSOFT])
     assert report.added == ["688088-2024-007"]
     assert engine.store.current_generation() != live
-    snap = IndexStore(index).load(embedder.name)
+    snap = LocalStore(index).load(embedder.name)
     assert set(snap.filings) == {"688775-2025-003", "688088-2024-007"}
     assert "688088" in {h.passage.code for h in engine.search("虹软 视频 功耗", 3)}
 

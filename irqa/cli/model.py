@@ -59,9 +59,9 @@ def pack(
 def _filing_pairs(index: Path):
     """Q&A pairs of the indexed filings; the built-in sample filings when there is no index."""
     from irqa.embeddings.tune import pairs_from_filings
-    from irqa.rag.store import IndexStore
+    from irqa.rag.store import LocalStore
 
-    store = IndexStore(index)
+    store = LocalStore(index)
     if store.exists():
         return pairs_from_filings(
             store.load().filings.values(), f"indexed filings ({index})"

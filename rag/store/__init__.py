@@ -9,13 +9,12 @@
 
 from irqa.rag.store.base import Filters, Manifest, Mode, Store, StoreView, Upsert
 from irqa.rag.store.factory import open_store
-from irqa.rag.store.local import KEEP_GENERATIONS, IndexStore, LocalStore
+from irqa.rag.store.local import KEEP_GENERATIONS, LocalStore
 from irqa.rag.store.memory import Snapshot
 
 __all__ = [
     "KEEP_GENERATIONS",
     "Filters",
-    "IndexStore",
     "LocalStore",
     "Manifest",
     "Mode",

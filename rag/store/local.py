@@ -370,9 +370,8 @@ class LocalStore(Store):
 
 
 #: the name this class had when the index was one folder per generation
-IndexStore = LocalStore
 
-__all__ = ["KEEP_GENERATIONS", "MAX_SEGMENTS", "IndexStore", "LocalStore", "index_kind"]
+__all__ = ["KEEP_GENERATIONS", "MAX_SEGMENTS", "LocalStore", "index_kind"]
 
 
 def create(uri: str, target: str) -> LocalStore:
