@@ -164,6 +164,10 @@ def test_wheel_installs_only_irqa(tmp_path):
         "irqa/cli/__init__.py",
     ):
         assert needed in names
+    # every module of every package, so a subpackage missing from pyproject's list fails here
+    rels = [p.relative_to(ROOT) for p in sources()]
+    installed = {str(r) if r.parts[0] == "irqa" else "/".join(["irqa", *r.parts]) for r in rels}
+    assert sorted(installed - set(names)) == []
 
 
 def test_only_the_analyzer_touches_jieba():

