@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         6, ge=0, description="Quotable sentences embedded per answer (0: all); the rest ranked by evidence."
     )
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
+    answerability: str = Field(
+        "builtin",
+        description="Who decides whether the passages answer: 'builtin' (the shipped learned model, "
+        "rag/data/answerability.json), 'rules' (the hand rules alone), or a model JSON file.",
+    )
 
     # limits (README "Security and limits"; each one stopped a real attack or accident)
     # generative answers (any OpenAI-compatible server: vLLM, llama.cpp, Ollama, a hosted API)

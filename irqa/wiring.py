@@ -80,6 +80,7 @@ def engine_config(s: Settings, *, one_question: bool = False) -> EngineConfig:
         limits=ingest_limits(s),
         llm=llm_config(s),
         dictionary_on_demand=one_question,
+        answerability=s.answerability,
     )
 
 

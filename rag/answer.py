@@ -31,17 +31,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.rag.analysis import Analyzer
+from irqa.rag.answerability import Answerability, latin_share
 from irqa.rag.companies import Resolution
 from irqa.rag.evidence import QuestionTerms, has_number, question_terms
 from irqa.rag.models import Answer, Citation, Hit, Passage, Span
 from irqa.rag.quotes import Unit, header_fields_asked, units
 
 _SHORT_LEAD = 40  # characters: a quote this short takes its next sentence along
+_NOT_ANSWERED = "The indexed filings do not answer this question; the nearest passages are listed below."
 
 
 @dataclass
@@ -56,6 +58,19 @@ class AnswerParams:
     #: units embedded per question (0: all): the best by the cheap evidence (key terms, figures,
     #: the passage's rank and cosine) — embedding is ~90% of an answer's time (eval/EXPERIMENTS.md)
     embed_units: int = 6
+
+
+@dataclass
+class Assessment:
+    """What the answerer found before deciding (see :meth:`Answerer.assess`)."""
+
+    hits: list[Hit]  # the hits the answer draws on (one company's when a name was assumed)
+    terms: QuestionTerms
+    chosen: list[_Candidate]  # the quote it would give, best first ([] when nothing is quotable)
+    reason: str | None  # the rules' reason to refuse, or None
+    hard: bool = False  # a reason no evidence overrides (company not indexed, filter conflict, no hits)
+    assumed: str | None = None  # the company code assumed for a name irqa does not know
+    features: dict[str, float] = field(default_factory=dict)  # for the answerability model
 
 
 @dataclass
@@ -91,8 +106,11 @@ class Answerer:
         params: AnswerParams | None = None,
         cache: VectorCache | None = None,
         section: Callable[[Passage], str] | None = None,
+        answerability: Answerability | None = None,
     ) -> None:
+        """``answerability``: the model that decides whether the evidence answers (None: the rules)."""
         self.embedder = embedder
+        self.answerability = answerability
         self.analyzer = analyzer  # the index's: question terms and word overlap as the index sees them
         self.params = params or AnswerParams()
         self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
@@ -151,22 +169,22 @@ class Answerer:
                 f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
                 "this question; the nearest passages are listed below."
             )
-        if terms.asks_number:
-            figures = [
-                c
-                for c in chosen
-                if has_number(c.text)
-                and c.coverage >= self.params.number_coverage
-                and not terms.missing_names(c.text)
-                and not terms.other_years(c.text)
-                and not terms.missing_times(f"{c.text}\n{self.section(hits[c.hit_index].passage)}")
-            ]
-            if not figures:
-                what = "、".join(t.label for t in terms.names + terms.topics) or "this"
-                return (
-                    f"The indexed filings give no figure for {what}; the nearest passages are listed below."
-                )
+        if terms.asks_number and not self._figures(terms, chosen, hits):
+            what = "、".join(t.label for t in terms.names + terms.topics) or "this"
+            return f"The indexed filings give no figure for {what}; the nearest passages are listed below."
         return None
+
+    def _figures(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> list[_Candidate]:
+        """The chosen sentences that give the asked-for figure for the asked-for name and period."""
+        return [
+            c
+            for c in chosen
+            if has_number(c.text)
+            and c.coverage >= self.params.number_coverage
+            and not terms.missing_names(c.text)
+            and not terms.other_years(c.text)
+            and not terms.missing_times(f"{c.text}\n{self.section(hits[c.hit_index].passage)}")
+        ]
 
     def _dissimilar(self, hits: list[Hit]) -> str | None:
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
@@ -180,6 +198,38 @@ class Answerer:
         return Answer(id=qid, question=question, answer=reason, abstained=True, passages=shown)
 
     # answering -------------------------------------------------------------------------------
+    def assess(
+        self,
+        question: str,
+        hits: list[Hit],
+        resolution: Resolution,
+        query: str | None = None,
+        ignore: frozenset[str] = frozenset(),
+    ) -> Assessment:
+        """Everything :meth:`answer` decides from: the quote it would give, the rules' reason to
+        refuse, and the features the answerability model weighs (``irqa.eval.answerability``
+        collects them to train it)."""
+        hard = self._refusal(resolution, hits)
+        assumed = None
+        if not hard and resolution.guessed and not resolution.codes:
+            # a name irqa does not know is no reason to refuse: if the evidence points to one company,
+            # answer from it and say so; otherwise the ordinary evidence rules below decide
+            assumed = assumed_company(hits)
+            if assumed:
+                hits = [h for h in hits if h.passage.code == assumed]
+                ignore = ignore | frozenset(resolution.guessed)
+        terms = question_terms(question, self.analyzer, ignore)
+        if hard:
+            return Assessment(hits, terms, [], hard, hard=True, assumed=assumed)
+        silent = self._silent(terms, hits)
+        if silent and self.answerability is None:  # the rules alone: no need to look further
+            return Assessment(hits, terms, [], silent, assumed=assumed)
+        chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
+        # the most specific reason first: what is missing, then "not similar enough"
+        reason = silent or self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
+        features = self._features(question, terms, chosen, hits) if self.answerability else {}
+        return Assessment(hits, terms, chosen, reason, assumed=assumed, features=features)
+
     def answer(
         self,
         question: str,
@@ -192,33 +242,26 @@ class Answerer:
         """Answer ``question`` from ``hits``.
 
         ``query`` (e.g. the glossary-expanded question) scores sentences; ``ignore`` holds words
-        that say nothing about the answer (the company names the question uses).
+        that say nothing about the answer (the company names the question uses). With an
+        answerability model the model decides whether to answer and the rules only explain a
+        refusal; without one, any rule's reason refuses.
         """
-        reason = self._refusal(resolution, hits)
-        assumed = None
-        if not reason and resolution.guessed and not resolution.codes:
-            # a name irqa does not know is no reason to refuse: if the evidence points to one company,
-            # answer from it and say so; otherwise the ordinary evidence rules below decide
-            assumed = assumed_company(hits)
-            if assumed:
-                hits = [h for h in hits if h.passage.code == assumed]
-                ignore = ignore | frozenset(resolution.guessed)
-        terms = question_terms(question, self.analyzer, ignore)
-        reason = reason or self._silent(terms, hits)
-        if reason:
-            return self._abstain(qid, question, reason, hits)
-        chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
-        # the most specific reason first: what is missing, then "not similar enough"
-        reason = self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
-        if reason:
-            return self._abstain(qid, question, reason, hits)
-        citations, parts = self._cite(chosen, hits)
-        if assumed:
+        a = self.assess(question, hits, resolution, query, ignore)
+        if a.hard or not a.chosen:
+            return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
+        if self.answerability is not None:
+            if not self.answerability.answers(a.features):
+                return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
+        elif a.reason:
+            return self._abstain(qid, question, a.reason, a.hits)
+        hits = a.hits
+        citations, parts = self._cite(a.chosen, hits)
+        if a.assumed:
             name = next(h.passage.company for h in hits)
             said = list(dict.fromkeys(resolution.guessed))  # "Foobar Corp", not also "Foobar"
             asked = "、".join(n for n in said if not any(n != o and n in o for o in said))
             parts.insert(
-                0, f"(Assumed {asked} = {name} {assumed}, the company the matching filings are from.)"
+                0, f"(Assumed {asked} = {name} {a.assumed}, the company the matching filings are from.)"
             )
         return Answer(
             id=qid,
@@ -227,8 +270,36 @@ class Answerer:
             abstained=False,
             citations=citations,
             passages=hits,
-            company=resolution.codes[0] if resolution.codes else assumed,
+            company=resolution.codes[0] if resolution.codes else a.assumed,
         )
+
+    def _features(
+        self, question: str, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]
+    ) -> dict[str, float]:
+        """The evidence as numbers (``irqa.rag.answerability.FEATURES``)."""
+        top = hits[: self.params.passages]
+        cos = [h.dense for h in top if h.dense is not None]
+        evidence = "\n".join(h.passage.embed_text() for h in top)
+        best = max(chosen, key=lambda c: c.score) if chosen else None
+        n_terms = len(terms.names) + len(terms.topics) + len(terms.times)
+        return {
+            "cos_best": max(cos, default=0.0),
+            "cos_top1": (top[0].dense or 0.0) if top else 0.0,
+            "cos_gap": max(cos, default=0.0) - (sum(cos) / len(cos) if cos else 0.0),
+            "lexical_any": float(any(h.lexical for h in top)),
+            "unit_cos": (best.score - best.evidence) if best else 0.0,
+            "unit_score": best.score if best else 0.0,
+            "unit_coverage": best.coverage if best else 0.0,
+            "passage_coverage": terms.coverage(hits[best.hit_index].passage.embed_text()) if best else 0.0,
+            "missing_names": float(len(terms.missing_names(evidence))),
+            "missing_times": float(len(terms.missing_times(evidence))),
+            "other_years": float(bool(best and terms.other_years(best.text))),
+            "asks_number": float(terms.asks_number),
+            "figure_quoted": float(bool(self._figures(terms, chosen, hits))),
+            "no_quote": float(not chosen),
+            "latin_share": latin_share(question),
+            "terms": math.log1p(n_terms),
+        }
 
     def _candidates(self, question: str, terms: QuestionTerms, hits: list[Hit]) -> list[_Candidate]:
         asked = header_fields_asked(question)

@@ -30,8 +30,9 @@ from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.embeddings.memo import MemoQueries
 from irqa.rag.analysis import JiebaDictionary
 from irqa.rag.answer import Answerer, AnswerParams
+from irqa.rag.answerability import Answerability
 from irqa.rag.companies import CompanyResolver, Resolution
-from irqa.rag.errors import EmptyQuestion, QuestionTooLong, StoreError, storage_error
+from irqa.rag.errors import AnswerabilityModelError, EmptyQuestion, QuestionTooLong, StoreError, storage_error
 from irqa.rag.generate import GroundedGenerator, LlmConfig, Sentence
 from irqa.rag.glossary import expand_query
 from irqa.rag.ingest.limits import IngestLimits
@@ -60,6 +61,8 @@ class EngineConfig:
     #: read jieba's dictionary word by word (a process that asks one question), not whole
     #: (``irqa.rag.analysis.dictionary``)
     dictionary_on_demand: bool = False
+    #: who decides whether passages answer: "builtin" (the shipped model), "rules", or a model file
+    answerability: str = "builtin"
 
     @property
     def aliases_path(self) -> Path:
@@ -69,6 +72,18 @@ class EngineConfig:
     def dictionary(self) -> JiebaDictionary:
         """The analyzers' jieba dictionary, its cache kept under ``cache_dir``."""
         return JiebaDictionary(cache_file=self.cache_dir / "jieba.cache", on_demand=self.dictionary_on_demand)
+
+
+def load_answerability(spec: str) -> Answerability | None:
+    """``EngineConfig.answerability`` → the model (None: the rules decide alone)."""
+    if spec == "rules":
+        return None
+    if spec == "builtin":
+        return Answerability.builtin()
+    try:
+        return Answerability.load(Path(spec))
+    except (OSError, ValueError, KeyError) as e:
+        raise AnswerabilityModelError(f"answerability model {spec!r} cannot be read: {e}") from e
 
 
 def sample_dir() -> Path:
@@ -121,6 +136,7 @@ class Engine:
         if isinstance(query_embedder, Embedder):
             self._query, self._query_factory = MemoQueries(query_embedder), None
         self._generator = GroundedGenerator(config.llm) if config.llm else None
+        self.answerability = load_answerability(config.answerability)
 
     # parts ----------------------------------------------------------------------------------
     @property
@@ -419,6 +435,7 @@ class Engine:
             self.config.answer,
             cache=self._sentence_cache,
             section=lambda p: _section_text(live.snapshot, p),
+            answerability=self.answerability,
         )
         names = frozenset(n for code in named or res.codes for n in live.resolver.names_of(code))
         names |= frozenset(w for n in names for w in live.snapshot.analyzer.words(n))

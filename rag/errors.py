@@ -104,3 +104,9 @@ def _low_on_space(root: Path) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < _LOW_SPACE or (st.f_files > 0 and st.f_favail == 0)
+
+
+class AnswerabilityModelError(IrqaError, ValueError):
+    """The answerability model file (``IRQA_ANSWERABILITY``) cannot be read or is for other features."""
+
+    code = "answerability_model"

@@ -18,7 +18,7 @@ Example::
 
     >>> a = Analyzer(JiebaDictionary(), names=["虹软科技"])
     >>> a.words("虹软科技的视频功耗")
-    ['虹软科技', '视频', '功耗']
+    ['科技', '虹软科技', '视频', '功耗']
     >>> a.grams("功耗 AI")
     ['#功耗', '#ai']
 """
