@@ -107,10 +107,13 @@ class Answerer:
         cache: VectorCache | None = None,
         section: Callable[[Passage], str] | None = None,
         answerability: Answerability | None = None,
+        sink: list[Assessment] | None = None,
     ) -> None:
-        """``answerability``: the model that decides whether the evidence answers (None: the rules)."""
+        """``answerability``: the model that decides whether the evidence answers (None: the rules).
+        ``sink``: every assessment is appended to it, with all features computed (for training)."""
         self.embedder = embedder
         self.answerability = answerability
+        self.sink = sink
         self.analyzer = analyzer  # the index's: question terms and word overlap as the index sees them
         self.params = params or AnswerParams()
         self.cache = cache  # sentence vectors: a passage asked about twice is embedded once
@@ -222,12 +225,13 @@ class Answerer:
         if hard:
             return Assessment(hits, terms, [], hard, hard=True, assumed=assumed)
         silent = self._silent(terms, hits)
-        if silent and self.answerability is None:  # the rules alone: no need to look further
+        full = self.answerability is not None or self.sink is not None
+        if silent and not full:  # the rules alone: no need to look further
             return Assessment(hits, terms, [], silent, assumed=assumed)
         chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
         # the most specific reason first: what is missing, then "not similar enough"
         reason = silent or self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
-        features = self._features(question, terms, chosen, hits) if self.answerability else {}
+        features = self._features(question, terms, chosen, hits) if full else {}
         return Assessment(hits, terms, chosen, reason, assumed=assumed, features=features)
 
     def answer(
@@ -247,6 +251,8 @@ class Answerer:
         refusal; without one, any rule's reason refuses.
         """
         a = self.assess(question, hits, resolution, query, ignore)
+        if self.sink is not None:
+            self.sink.append(a)
         if a.hard or not a.chosen:
             return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
         if self.answerability is not None:

@@ -29,7 +29,7 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.embeddings.memo import MemoQueries
 from irqa.rag.analysis import JiebaDictionary
-from irqa.rag.answer import Answerer, AnswerParams
+from irqa.rag.answer import Answerer, AnswerParams, Assessment
 from irqa.rag.answerability import Answerability
 from irqa.rag.companies import CompanyResolver, Resolution
 from irqa.rag.errors import AnswerabilityModelError, EmptyQuestion, QuestionTooLong, StoreError, storage_error
@@ -399,20 +399,25 @@ class Engine:
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
         qid: str | None = None,
+        assessments: list[Assessment] | None = None,
     ) -> Answer:
         """Resolve → retrieve → answer. A question naming several indexed companies ("海康和虹软的
-        研发投入分别是多少") is retrieved and answered per company, and the answer cites each."""
+        研发投入分别是多少") is retrieved and answered per company, and the answer cites each.
+
+        ``assessments``: when given, each answer's :class:`~irqa.rag.answer.Assessment`, with every
+        feature computed, is appended to it (how ``irqa.eval.answerability`` collects training data).
+        """
         t0 = time.perf_counter()
         q = self.check_question(question)
         live = self.live()
         k_ask = max(k or self.config.top_k, 10)
         res = self.resolve(q, company, live)
         if len(res.codes) > 1 and not company and not res.conflict:
-            answer = self._ask_each(live, q, k_ask, res, date_from, date_to, qid, t0)
+            answer = self._ask_each(live, q, k_ask, res, date_from, date_to, qid, t0, assessments)
         else:
             hits, res = self._search(live, q, k_ask, company, date_from, date_to, "hybrid", res)
             t1 = time.perf_counter()
-            answer = self._answer(live, q, hits, res, qid)
+            answer = self._answer(live, q, hits, res, qid, assessments=assessments)
             answer.timings_ms = {"retrieve": (t1 - t0) * 1000}
         t2 = time.perf_counter()
         answer.timings_ms["answer"] = (t2 - t0) * 1000 - answer.timings_ms.get("retrieve", 0.0)
@@ -427,6 +432,7 @@ class Engine:
         res: Resolution,
         qid: str | None,
         named: list[str] | None = None,
+        assessments: list[Assessment] | None = None,
     ) -> Answer:
         self._install_sentence_cache()
         answerer = Answerer(
@@ -436,6 +442,7 @@ class Engine:
             cache=self._sentence_cache,
             section=lambda p: _section_text(live.snapshot, p),
             answerability=self.answerability,
+            sink=assessments,
         )
         names = frozenset(n for code in named or res.codes for n in live.resolver.names_of(code))
         names |= frozenset(w for n in names for w in live.snapshot.analyzer.words(n))
@@ -451,6 +458,7 @@ class Engine:
         date_to: dt.date | None,
         qid: str | None,
         t0: float,
+        assessments: list[Assessment] | None = None,
     ) -> Answer:
         parts: list[tuple[str, Answer]] = []
         retrieve = 0.0
@@ -461,7 +469,7 @@ class Engine:
             )
             retrieve += time.perf_counter() - t
             one = Resolution(codes=[code])
-            answer = self._answer(live, q, hits, one, qid, named=res.codes)
+            answer = self._answer(live, q, hits, one, qid, named=res.codes, assessments=assessments)
             parts.append((live.resolver.display_name(code), answer))
         answered = [(n, a) for n, a in parts if not a.abstained]
         passages = [h for group in zip(*(a.passages for _, a in parts), strict=False) for h in group]

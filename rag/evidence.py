@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from irqa.rag.analysis import Analyzer
-from irqa.rag.analysis.stopwords import TOPIC_STOP_EN, TOPIC_STOP_ZH
+from irqa.rag.analysis.stopwords import MONTHS_EN, TOPIC_STOP_EN, TOPIC_STOP_ZH
 from irqa.rag.glossary import glossary
 
 _WS = re.compile(r"\s+")
@@ -97,14 +97,6 @@ _NAME_FLAGS = frozenset({"nr", "ns", "nt", "nz", "nrt", "nrfg"})
 _TOPIC_FLAGS = frozenset({"n", "ng", "nl", "vn", "l", "j", "a", "an", "i"})
 #: words about the record itself, not about what it says (调研, 业绩说明会, 记录表 …)
 _META = re.compile(r"调研|活动|会议|说明会|业绩会|交流会|记录表|投资者关系|投资者|记录|年度")
-_MONTHS = {
-    m: str(i)
-    for i, m in enumerate(
-        ("january", "february", "march", "april", "may", "june", "july", "august", "september")[:9]
-        + ("october", "november", "december")[:3],
-        1,
-    )
-}
 
 
 def squash(text: str) -> str:
@@ -242,8 +234,8 @@ def _english_terms(question: str, ignore: set[str], out: QuestionTerms) -> None:
             continue
         if lw.endswith("'s"):
             lw = lw[:-2]
-        if lw in _MONTHS:
-            out.times.append(Term(word, (f"{_MONTHS[lw]}月", lw)))
+        if lw in MONTHS_EN:
+            out.times.append(Term(word, (f"{MONTHS_EN[lw]}月", lw)))
             continue
         first = a == len(question) - len(question.lstrip())
         proper = (word[0].isupper() and not first) or word.isupper() or any(c.isdigit() for c in word)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from irqa.rag.analysis.stopwords import NOT_NAMES_EN
+from irqa.rag.analysis.stopwords import MONTHS_EN, NOT_NAMES_EN
 from irqa.rag.glossary import glossary
 from irqa.rag.ingest.chunk import sentence_spans
 from irqa.rag.models import Passage, Span
@@ -81,26 +81,6 @@ _EN_NUMBERS = {
 } | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _EN_NUMBERS.pop("zero")
 _EN_NUMBERS.pop("one")  # "one of the…" is rarely a count
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        [
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ],
-        start=1,
-    )
-}
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&'’\-]*[A-Za-z0-9]|[A-Za-z]")
 _ENTITY_FLAGS = ("nr", "ns", "nt", "nz")
 
@@ -259,8 +239,8 @@ def numbers(text: str, *, lenient: bool = False) -> set[str]:
             lw = w.lower()
             if lw in _EN_NUMBERS:
                 found.add(str(_EN_NUMBERS[lw]))
-            elif lw in _MONTHS and (w[0].isupper() or lw not in ("may", "march")):
-                found.add(str(_MONTHS[lw]))
+            elif lw in MONTHS_EN and (w[0].isupper() or lw not in ("may", "march")):
+                found.add(str(MONTHS_EN[lw]))
     return found
 
 
@@ -273,7 +253,7 @@ def entities(text: str, tag: Tagger) -> set[str]:
         for i, m in enumerate(_LATIN_WORD.finditer(sentence)):
             w = m.group().strip("'’-")
             lw = w.lower()
-            if lw in NOT_NAMES_EN or lw in _EN_NUMBERS or lw in _MONTHS:
+            if lw in NOT_NAMES_EN or lw in _EN_NUMBERS or lw in MONTHS_EN:
                 continue
             if len(w) == 1 or re.fullmatch(r"[QH]\d", w):  # a letter; Q3/H1 are numbers, checked as such
                 continue

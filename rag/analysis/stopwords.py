@@ -47,3 +47,26 @@ NOT_NAMES_EN = _wordlist(
     note source sources q&a ir
     """
 )
+
+
+#: English month names → month number (question terms, the grounding check's numbers)
+MONTHS_EN: dict[str, int] = {
+    m: i
+    for i, m in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        start=1,
+    )
+}
