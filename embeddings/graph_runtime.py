@@ -28,7 +28,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: runtime names accepted by ``open_runner`` (``"auto"``: OpenVINO if it loads, else ONNX Runtime)
-RUNTIMES = ("auto", "openvino", "onnxruntime")
+#: ``"openvino-f32"``: OpenVINO in fp32 even where the CPU has bf16 — what an AVX2-only CPU runs,
+#: so its speed can be measured on a bf16 machine (issue 23; README Performance)
+RUNTIMES = ("auto", "openvino", "openvino-f32", "onnxruntime")
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (embeds, mask) -> hidden states
 
@@ -66,10 +68,10 @@ class OpenVinoRunner:
 
     runtime = "openvino"
 
-    def __init__(self, graph: Path, threads: int) -> None:
+    def __init__(self, graph: Path, threads: int, allow_bf16: bool = True) -> None:
         ov = import_openvino()
         core = ov.Core()
-        native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        native_bf16 = allow_bf16 and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         self.precision = "bf16" if native_bf16 else "fp32"
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if native_bf16 else "f32",
@@ -139,9 +141,9 @@ def open_runner(graph: Path, threads: int, runtime: str = "auto") -> OrtRunner |
     if runtime == "onnxruntime":
         return OrtRunner(graph, threads)
     try:
-        return OpenVinoRunner(graph, threads)
+        return OpenVinoRunner(graph, threads, allow_bf16=runtime != "openvino-f32")
     except Exception as e:  # not installed for this platform, or a graph it cannot compile
-        if runtime == "openvino":
+        if runtime.startswith("openvino"):
             raise
         log.info("OpenVINO unavailable (%s): running the graph in ONNX Runtime", e)
         return OrtRunner(graph, threads)

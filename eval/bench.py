@@ -186,6 +186,40 @@ def _time(fn: Callable[[str], Any], queries: Sequence[str]) -> list[float]:
     return out
 
 
+#: the CPU features that decide which kernels run (bf16 matmuls, int8 dot products, AVX-512)
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def machine() -> dict[str, Any]:
+    """The CPU a figure is from and the kernels that ran on it: FAISS's dispatched SIMD level
+    (faiss ≥ 1.15 reads ``FAISS_SIMD_LEVEL=AVX2`` to run an AVX2-only CPU's kernels; the older
+    ``FAISS_OPT_LEVEL`` is ignored by its dynamic-dispatch build), OpenVINO's precision (in the
+    embedder names: ``e5-openvino-bf16``; ``IRQA_EMBEDDER=e5:openvino-f32`` forces fp32)."""
+    import os
+    import platform
+
+    import faiss
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "features": [f for f in CPU_FLAGS if f in flags],
+        "faiss": faiss.get_compile_options().strip(),
+        "faiss_simd": faiss.SIMDConfig.get_level_name() if hasattr(faiss, "SIMDConfig") else "",
+    }
+
+
 def run_bench(
     config: EngineConfig,
     embedder: Embedder,
@@ -219,6 +253,7 @@ def run_bench(
         "embedder": embedder.name,
         "query_embedder": qembedder.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine(),
     }
     figures["ingest"] = bench_ingest(config, embedder, log)
     if cli:
@@ -543,6 +578,14 @@ def write_bench(figures: dict[str, Any], path: Path) -> None:
 def print_bench(figures: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
+    m = figures.get("machine", {})
+    console.print(
+        f"[bold]Machine[/]: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+        f"features {' '.join(m.get('features', [])) or 'none of ' + ' '.join(CPU_FLAGS)}; "
+        f"FAISS kernels {m.get('faiss_simd') or m.get('faiss', '?')}; "
+        f"embedders {figures.get('embedder')} / queries {figures.get('query_embedder')}",
+        highlight=False,
+    )
     ing = figures["ingest"]
     console.print(
         f"[bold]Ingest[/] (sample filings, real pipeline): cold cache {ing['cold']['passages_per_s']:.1f} "

