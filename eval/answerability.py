@@ -1,0 +1,179 @@
+"""Train and measure the answerability model (``irqa.rag.answerability``) on labelled cases.
+
+Cases are questions asked through the real engine with every feature of the answerer's
+:class:`~irqa.rag.answer.Assessment` recorded (``Engine.ask(assessments=...)``), labelled
+*answerable* or not:
+
+- the real records' self-QA (``irqa.eval.selfqa``): each investor question is answerable from its
+  own record; the same question with its record left out, or asked about another company, is not
+  (cases the self-QA ambiguity rule cannot decide are left out);
+- a question file in the ``eval/data/sample_dev.jsonl`` format (``answerable`` per question).
+
+Protocol (the measurement must be on data the weights never saw):
+
+- **leave one company out** over the real records: for each company, a model trained on the other
+  companies' cases, its threshold chosen on those cases, decides that company's cases; the figures
+  are the pooled decisions;
+- the **sample dev set** is never trained on: it is scored with the model trained on all real
+  records;
+- the threshold is the one that keeps the training cases' false refusals at ``target_false_refusal``
+  (a quantile of the answerable cases' probabilities), so it is chosen without looking at the test
+  side.
+
+The shipped model (``rag/data/answerability.json``) is trained on every real-record case; its
+``meta`` records this run's figures and the command (``scripts/train_answerability.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from irqa.rag.answerability import FEATURES, Answerability
+
+
+@dataclass
+class Example:
+    """One asked question: its features, whether it is answerable, and how it is grouped."""
+
+    features: dict[str, float]
+    answerable: bool
+    group: str  # company code (leave-one-company-out folds)
+    lang: str = "zh"
+    kind: str = ""  # answerable / leave_out / other_company / sample
+    rules_answered: bool = False  # what the hand rules decided (the baseline)
+    qid: str = ""
+
+
+def matrix(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[e.features[f] for f in FEATURES] for e in examples], dtype=np.float64)
+    y = np.array([e.answerable for e in examples], dtype=np.int64)
+    return x, y
+
+
+def fit(
+    examples: Sequence[Example], target_false_refusal: float = 0.05, c: float = 1.0, meta: dict | None = None
+) -> Answerability:
+    """A logistic regression over standardized features; the threshold keeps the training cases'
+    false refusals at ``target_false_refusal``."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = matrix(examples)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    lr.fit((x - mean) / scale, y)
+    model = Answerability(
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        coef=tuple(float(v) for v in lr.coef_[0]),
+        intercept=float(lr.intercept_[0]),
+        threshold=0.5,
+        meta=meta,
+    )
+    p = np.array([model.probability(e.features) for e in examples if e.answerable])
+    threshold = float(np.quantile(p, target_false_refusal)) if len(p) else 0.5
+    return Answerability(model.mean, model.scale, model.coef, model.intercept, threshold, meta=meta)
+
+
+def decide(model: Answerability, examples: Sequence[Example]) -> list[bool]:
+    return [model.answers(e.features) for e in examples]
+
+
+def rates(examples: Sequence[Example], answered: Sequence[bool]) -> dict[str, float | int | None]:
+    """False refusals (of answerable cases) and refusals of unanswerable ones, and their counts."""
+    pos = [a for e, a in zip(examples, answered, strict=True) if e.answerable]
+    neg = [a for e, a in zip(examples, answered, strict=True) if not e.answerable]
+    return {
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+        "false_refusal": (sum(not a for a in pos) / len(pos)) if pos else None,
+        "unanswerable_refusal": (sum(not a for a in neg) / len(neg)) if neg else None,
+    }
+
+
+def leave_one_company_out(
+    examples: Sequence[Example], target_false_refusal: float = 0.05, c: float = 1.0
+) -> tuple[list[bool], dict[str, dict]]:
+    """Each company's cases decided by a model that never saw that company; pooled decisions and
+    per-company figures (learned and the rules' baseline)."""
+    groups = sorted({e.group for e in examples})
+    answered: list[bool] = [False] * len(examples)
+    per: dict[str, dict] = {}
+    for g in groups:
+        train = [e for e in examples if e.group != g]
+        test_idx = [i for i, e in enumerate(examples) if e.group == g]
+        if not train or len({e.answerable for e in train}) < 2:
+            continue
+        model = fit(train, target_false_refusal, c)
+        test = [examples[i] for i in test_idx]
+        got = decide(model, test)
+        for i, a in zip(test_idx, got, strict=True):
+            answered[i] = a
+        per[g] = {
+            "learned": rates(test, got),
+            "rules": rates(test, [e.rules_answered for e in test]),
+            "threshold": model.threshold,
+        }
+    return answered, per
+
+
+def by_slice(examples: Sequence[Example], answered: Sequence[bool], key: str) -> dict[str, dict]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(examples):
+        groups[getattr(e, key)].append(i)
+    return {
+        k: rates([examples[i] for i in idx], [answered[i] for i in idx]) for k, idx in sorted(groups.items())
+    }
+
+
+def ablation(
+    examples: Sequence[Example], target_false_refusal: float = 0.05
+) -> dict[str, dict[str, float | int | None]]:
+    """Leave-one-company-out figures with each feature removed (a constant carries nothing): which rules help
+    on companies they were not written for."""
+    out = {}
+    for f in FEATURES:
+        dropped = [Example({**e.features, f: 0.0}, e.answerable, e.group, e.lang, e.kind) for e in examples]
+        answered, _ = leave_one_company_out(dropped, target_false_refusal)
+        out[f] = rates(examples, answered)
+    return out
+
+
+def weights_table(model: Answerability) -> list[tuple[str, float]]:
+    """Features by the size of their standardized weight (what the model leans on)."""
+    return sorted(zip(model.features, model.coef, strict=True), key=lambda t: -abs(t[1]))
+
+
+def summarize(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def examples_from_questions(engine, questions) -> list[Example]:
+    """Ask each question (``EvalQuestion``) of ``engine`` with its assessment recorded. A question
+    answered per company (several named) gives one example per company part."""
+    out = []
+    for q in questions:
+        sink: list = []
+        answer = engine.ask(q.question, assessments=sink, qid=q.id)
+        for a in sink:
+            if a.hard or not a.features:  # refused before any evidence: not the model's decision
+                continue
+            out.append(
+                Example(
+                    features=a.features,
+                    answerable=q.answerable,
+                    group="sample",
+                    lang=q.lang,
+                    kind="sample",
+                    rules_answered=not answer.abstained,
+                    qid=q.id,
+                )
+            )
+    return out
