@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from irqa.rag.errors import FilingError
 from irqa.rag.ingest.normalize import normalize
-from irqa.rag.ingest.parse import _dates, parse_text
+from irqa.rag.ingest.pages import strip_running_lines
+from irqa.rag.ingest.parse import _dates, parse_text, unique_ids
 from irqa.rag.ingest.pipeline import parse_bytes, parse_file
 from irqa.rag.models import Filing, FilingHeader
 
@@ -531,3 +532,195 @@ def test_corrupt_pdf_and_truncated_docx() -> None:
     with pytest.raises(FilingError) as err:
         parse_bytes(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64, "x.docx")
     assert_one_line(err, "x.docx is not a readable DOCX")
+
+
+# ------------------------------------------------------------------ real-record layouts (issue 20)
+# Each body below is the shape of a published record in ../shared/corpus/real_filings, shortened.
+
+
+def qa_of(body: str, record: str = RECORD) -> list[tuple[str, str, list[str]]]:
+    f = parse_text(record.format(body=body), source="layout.txt")
+    return [(q.label, q.question, [seg_text(f, p) for p in q.paragraphs]) for q in f.qa_pairs]
+
+
+def test_questions_as_headings_next_to_a_presentation() -> None:
+    body = (
+        "一、公司 2022 年前三季度经营情况说明\n前三季度营业收入同比增长 13.16%。\n"
+        "二、公司在运营商业务的发展情况如何？\n运营商业务取得了快速增长。\n"
+        "三、请介绍一下公司研发投入\n研发投入持续增加。"
+    )
+    f = parse_text(RECORD.format(body=body))
+    assert [(q.label, q.question) for q in f.qa_pairs] == [
+        ("二", "公司在运营商业务的发展情况如何？"),
+        ("三", "请介绍一下公司研发投入"),
+    ]
+    assert [s.title for s in f.segments if s.kind == "narrative"] == ["一、公司 2022 年前三季度经营情况说明"]
+
+
+def test_numbered_questions_answered_by_labels_only() -> None:
+    body = (
+        "1、公司毛利率下降的原因\n答：主要是产品结构变化。\n"
+        "2.请问公司是否有回购计划，\n以及今年的分红安排\n答：将及时履行披露义务。"
+    )
+    assert qa_of(body) == [
+        ("1", "公司毛利率下降的原因", ["主要是产品结构变化。"]),
+        ("2", "请问公司是否有回购计划，以及今年的分红安排", ["将及时履行披露义务。"]),
+    ]
+
+
+def test_number_label_in_front_of_the_question_label() -> None:
+    assert qa_of("1、问：公司订单情况如何？\n答：订单饱满。") == [("1", "公司订单情况如何？", ["订单饱满。"])]
+
+
+def test_sections_mix_numbered_rumours_and_q_labels() -> None:
+    body = (
+        "一、近期市场传闻澄清\n1、近期传闻海外客户砍单 30%？\n公司回应如下：公司没有收到任何客户的砍单通知。\n"
+        "二、投资者问答环节\nQ1：今年产品的降价情况？\nA：降幅保持在合理范围内。"
+    )
+    assert qa_of(body) == [
+        ("1", "近期传闻海外客户砍单 30%？", ["公司没有收到任何客户的砍单通知。"]),
+        ("Q1", "今年产品的降价情况？", ["降幅保持在合理范围内。"]),
+    ]
+
+
+def test_unlabelled_questions_in_sequence_and_answer_lists() -> None:
+    body = (
+        "1、公司如何提升毛利率？\n公司将采取以下措施：\n1、是否扩产将视需求而定；\n2、有没有新产品视研发进展；\n"
+        "2、公司股价最近大幅下跌，有没有给小股东们一点信心。\n公司将努力经营。\n"
+        "3、一季度合同负债是由什么组成的，转化成收入\n的周期有多久？\n合同负债是预收的款项。"
+    )
+    got = qa_of(body)
+    assert [(label, q) for label, q, _ in got] == [
+        ("1", "公司如何提升毛利率？"),
+        ("2", "公司股价最近大幅下跌，有没有给小股东们一点信心。"),
+        ("3", "一季度合同负债是由什么组成的，转化成收入的周期有多久？"),
+    ]
+    assert got[0][2] == ["公司将采取以下措施：", "1、是否扩产将视需求而定；", "2、有没有新产品视研发进展；"]
+    assert got[2][2] == ["合同负债是预收的款项。"]
+
+
+def test_an_announced_list_of_topics_is_the_questions() -> None:
+    body = "具体问题及回复如下：\n1、公司的主要产品？\na) 陶瓷结构件；\n2、发展历程\na) 前期做陶瓷结构零部件；\nb) 中期承接 02 专项。"
+    assert qa_of(body) == [
+        ("1", "公司的主要产品？", ["a) 陶瓷结构件；"]),
+        ("2", "发展历程", ["a) 前期做陶瓷结构零部件；", "b) 中期承接 02 专项。"]),
+    ]
+    # without the announcement a topic line is a narrative heading's text, not a question
+    assert [q for _, q, _ in qa_of(body.split("\n", 1)[1])] == ["公司的主要产品？"]
+
+
+def test_decimal_looking_number_continues_the_questions() -> None:
+    body = "6、公司今年的资本开支计划？\n保持平稳。\n7.2024 年固定资产增加较快，后续扩产计划是什么？\n未来 2-3 年平稳。"
+    assert [(label, q) for label, q, _ in qa_of(body)] == [
+        ("6", "公司今年的资本开支计划？"),
+        ("7", "2024 年固定资产增加较快，后续扩产计划是什么？"),
+    ]
+    assert qa_of("5.24 年资产负债率上升明显，公司是否考虑减少负债？\n答：公司积极备货。")[0][:2] == (
+        "5",
+        "24 年资产负债率上升明显，公司是否考虑减少负债？",
+    )
+
+
+def test_marker_line_above_the_question_label() -> None:
+    body = "（1）\n问：公司预计未来订单情况？\n答：\n订单总体向好。\n\n（2）\n问：毛利率波动的原因？\n答：\n主要是产品结构。"
+    assert qa_of(body) == [
+        ("", "公司预计未来订单情况？", ["订单总体向好。"]),
+        ("", "毛利率波动的原因？", ["主要是产品结构。"]),
+    ]
+
+
+def test_closing_statement_is_not_part_of_the_last_answer() -> None:
+    body = (
+        "1、公司产能情况如何？\n公司产能充足。\n"
+        "接待过程中，严格按照相关规定与投资者进行了充分的交流与沟通，没有出现未公开重大信息泄露等情况。\n"
+        "☆ 本次调研中未涉及未公开重大信息泄密的情况"
+    )
+    f = parse_text(RECORD.format(body=body))
+    assert [seg_text(f, p) for p in f.qa_pairs[0].paragraphs] == ["公司产能充足。"]
+    narrative = [seg_text(f, p) for s in f.segments if s.kind == "narrative" for p in s.paragraphs]
+    assert narrative[0].startswith("接待过程中") and narrative[1].startswith("☆")
+
+
+def test_disclosure_field_ends_the_body() -> None:
+    record = RECORD.replace(
+        "附件清单\n无", "关于本次活动是\n否涉及应披露重\n大信息的说明\n交流过程中未涉及。\n附件清单\n无"
+    )
+    assert qa_of("1.公司订单情况？\n答:订单饱满。", record) == [("1", "公司订单情况？", ["订单饱满。"])]
+
+
+def test_attendee_table_printed_in_the_attachment_cell() -> None:
+    record = RECORD.replace("某某基金 张三", "详见附件清单1：投资者交流会参会名单").replace(
+        "附件清单\n无\n",
+        "附件清单（如\n有）\n附件清单1：投资者交流会参会名单\n融通基金 国源信达 山西证券\n广发证券 民生加银基金\n",
+    )
+    h = parse_text(record.format(body="问：订单？\n答：饱满。")).header
+    assert h.participants == (
+        "详见附件清单1：投资者交流会参会名单 投资者交流会参会名单：融通基金 国源信达 山西证券 广发证券 民生加银基金"
+    )
+    assert h.record_date == dt.date(2024, 3, 6)
+
+
+def test_record_without_number_is_named_by_code_and_activity_date() -> None:
+    record = RECORD.replace("编号：2024-12号\n", "")
+    f = parse_text(record.format(body="问：订单？\n答：饱满。"), source="a.txt")
+    assert f.header.record_no == "" and f.id == "600000-2024-03-05"
+    no_time = record.replace("时间\n2024-03-05 14:00-15:00\n", "")
+    assert parse_text(no_time.format(body="问：订单？\n答：饱满。")).id == "600000-2024-03-06"  # 日期
+
+
+def test_unique_ids_number_records_of_one_day() -> None:
+    record = RECORD.replace("编号：2024-12号\n", "")
+    a = parse_text(record.format(body="问：订单？\n答：饱满。"), source="b.pdf")
+    b = parse_text(record.format(body="问：毛利率？\n答：稳定。"), source="a.pdf")
+    c = parse_text(record.format(body="问：产能？\n答：充足。"), source="c.pdf")
+    again = a.model_copy()  # the same file twice is one record, not two
+    assert [f.id for f in unique_ids([a, b, c, again])] == [
+        "600000-2024-03-05-2",
+        "600000-2024-03-05",
+        "600000-2024-03-05-3",
+        "600000-2024-03-05-2",
+    ]
+    assert unique_ids([a]) == [a]
+
+
+def test_letter_spaced_lines_are_rejoined() -> None:
+    assert normalize("12、 公 司 一 季 度 末 存 货 242.90 亿 元 ， 环 比 增 长").text == (
+        "12、公司一季度末存货 242.90 亿元，环比增长"
+    )
+    # a name or two-column table row keeps its spaces
+    assert (
+        normalize("副总裁、董事会秘书  张  蔚\n安信基金 华泰柏瑞基金").text
+        == "副总裁、董事会秘书  张  蔚\n安信基金 华泰柏瑞基金"
+    )
+
+
+WRAPPED = "\n".join(
+    [
+        "主要问答情况汇总如下：1、请问，贵公司在健康环境产品业绩有什么突",
+        "破？",
+        "您好，我们看到储能相关温控产品的需求自去年底开始就呈现快速增长的",
+        "态势，公司相关订单也持续旺盛，今年下半年具体的经营数据请参阅年报谢谢",
+        "2、近期出现一些新概念如太空液冷等，公司是否有进行太空液冷的计划呀",
+        "您好，公司目前没有涉及这个领域。谢谢。",
+    ]
+    * 3
+)
+
+
+def test_wrapped_lines_keep_question_and_reply_starts() -> None:
+    text = normalize(WRAPPED).text
+    assert "\n2、近期出现一些新概念" in text  # after a sign-off without punctuation
+    assert "\n您好，公司目前没有涉及这个领域。" in text  # a reply never continues the question
+    assert "的态势，公司相关订单" in text  # an ordinary wrap is still joined
+
+
+def test_running_page_lines_are_removed_after_the_first_page() -> None:
+    pages = [
+        " \n紫光股份有限公司          1\n证券代码：000938\n营业收入同比增长，由于疫情原因，去年一季度在人\n \n",
+        "紫光股份有限公司          2\n员招聘、出差等费用有些特殊。\n答：\n",
+        "紫光股份有限公司          3\n问：订单？\n答：\n",
+    ]
+    out = strip_running_lines(pages)
+    assert out[0].startswith("紫光股份有限公司          1\n证券代码") and out[0].endswith("去年一季度在人")
+    assert out[1:] == ["员招聘、出差等费用有些特殊。\n答：", "问：订单？\n答："]  # "答：" is content
+    assert strip_running_lines(["唯一一页\n正文。"]) == ["唯一一页\n正文。"]

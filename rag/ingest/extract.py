@@ -9,7 +9,8 @@ Files are hostile until read: a DOCX is a zip, so its members' declared sizes, t
 compression ratios and the bytes actually inflated are all checked against ``IngestLimits``
 before python-docx sees them, and media parts (images, embedded objects) are never inflated at
 all. PDFs are read in a child process (``pdf_child``) with a memory cap that is killed at the
-time limit, and capped in pages (before reading any) and characters.
+time limit, and capped in pages (before reading any) and characters; the company name and page
+number a record prints on every page are removed from all pages after the first (``pages``).
 
     >>> extract_text("证券代码：688088".encode("utf-8"), "a.txt")
     '证券代码：688088'
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from irqa.rag.errors import FilingError
 from irqa.rag.ingest.decode import decode_bytes
 from irqa.rag.ingest.limits import IngestLimits
+from irqa.rag.ingest.pages import strip_running_lines
 
 __all__ = ["SUFFIXES", "basename", "extract_text", "format_of"]
 
@@ -135,7 +137,7 @@ def _read_pdf(data: bytes, name: str, limits: IngestLimits) -> str:
         )
     if error or not isinstance(answer.get("pages"), list):
         raise unreadable
-    text = "\n".join(answer["pages"])
+    text = "\n".join(strip_running_lines(answer["pages"]))
     if not text.strip():
         raise FilingError(f"{name} has no extractable text (a scanned PDF needs OCR first)")
     return text

@@ -9,7 +9,14 @@ and page-number lines, so every answer sentence survives for citation.
     '收入同比增长 2.14%。\n下一段。'
 
 Re-joining wrapped lines needs evidence: the document must look hard-wrapped (many lines of
-near-equal display width), so one-paragraph-per-line text is left alone.
+near-equal display width that end mid-sentence), so one-paragraph-per-line text is left alone.
+
+Justified PDF lines are sometimes letter-spaced ("公 积 转 增"): a line with a run of single
+CJK characters each followed by one space loses the spaces between CJK characters, so words
+and quotes match again. Spaces are not visible text; nothing else changes.
+
+    >>> normalize_text("12、 公 司 一 季 度 末 存 货 242.90 亿 元 ， 环 比 增 长")
+    '12、公司一季度末存货 242.90 亿元，环比增长'
 """
 
 from __future__ import annotations
@@ -39,7 +46,15 @@ _DECORATED_PAGE_RE = re.compile(
     r"|(?:page|Page|PAGE)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?)\s*$"
 )
 _NUMERIC_LINE_RE = re.compile(r"^[\s\d.,/\-–—%]+$")
-_LAYOUT_RE = re.compile(r"\S {4,}\S")  # columns laid out with spaces: a table row, never prose
+_LAYOUT_RE = re.compile(r"\S {4,}\S")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_LETTER_SPACED_RE = re.compile(rf"(?:[{_CJK}] ){{5,}}[{_CJK}]")  # 公 积 转 增 …
+_CJK_GAP_RE = re.compile(
+    rf"(?<=[{_CJK}])[ \u3000]+(?=[{_CJK}])"
+)  # columns laid out with spaces: a table row, never prose
+# "…汇总如下：" | "1、请问，贵公司…": a numbered question after a colon starts the Q&A list
+_ASKING_RE = re.compile(r"^\S{1,4}\s*(?:请|麻烦|能否)|[？?]|如何|是否|什么|哪|多少|怎")
+_GREETING_RE = re.compile(r"^(?:尊敬的)?(?:投资者)?您好[，,！!。]")
 _FIRST_WORD_RE = re.compile(r"[A-Za-z0-9][\x21-\x7e]*")
 _SENTENCE_END = "。！？!?…"
 _CLOSERS = "”’」』）)》】\"'"
@@ -85,7 +100,7 @@ def normalize(raw: str) -> Normalized:
     """Normalize newlines, drop bookmarks and page numbers, re-join hard-wrapped lines."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
     text = _INVISIBLE_RE.sub("", _BOOKMARK_RE.sub("", text))
-    lines, page_numbers = _drop_page_numbers(text.split("\n"))
+    lines, page_numbers = _drop_page_numbers([_unspace(s) for s in text.split("\n")])
     double_spaced = _double_spaced(lines)
     wrap_width = _wrap_width(lines)
     out: list[str] = []
@@ -107,6 +122,14 @@ def normalize(raw: str) -> Normalized:
 def display_width(s: str) -> int:
     """Columns ``s`` takes in a monospace CJK layout (wide and full-width characters count 2)."""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _unspace(line: str) -> str:
+    """A letter-spaced line (a run of six CJK characters, each one space apart) without the
+    spaces between CJK characters; other lines unchanged. Spaces next to ASCII stay."""
+    if not _LETTER_SPACED_RE.search(line):
+        return line
+    return _CJK_GAP_RE.sub("", line)
 
 
 def _drop_page_numbers(raw_lines: list[str]) -> tuple[list[_Line], list[str]]:
@@ -159,18 +182,25 @@ def _wrap_width(lines: list[_Line]) -> int:
     """The fixed width a hard-wrapped document was cut at, or 0 when lines are paragraphs.
 
     Hard-wrapped text has a big cluster of lines at (almost) the same display width: the width
-    of the page. Paragraph-per-line text has widths all over the place.
+    of the page. Paragraph-per-line text has widths all over the place. A PDF whose body sits in
+    a table cell also has many short label and list lines, so the cluster may be a third of the
+    lines; it still counts when most of its lines stop mid-sentence, which full lines cut by a
+    page width do and paragraphs never do.
     """
-    widths = sorted(display_width(line.text) for line in lines if not _LAYOUT_RE.search(line.text))
-    widths = [w for w in widths if w >= 10]
-    if len(widths) < 8:
+    texts = [line.text for line in lines if not _LAYOUT_RE.search(line.text)]
+    texts = [t for t in texts if display_width(t) >= 10]
+    if len(texts) < 8:
         return 0
+    widths = sorted(display_width(t) for t in texts)
     top = widths[int(0.9 * (len(widths) - 1))]
     if not 20 <= top <= 240:
         return 0
     low, high = top - max(4, top // 10), top + max(2, top // 20)
-    near = sum(1 for w in widths if low <= w <= high)
-    return top if near >= 0.5 * len(widths) else 0
+    near = [t for t in texts if low <= display_width(t) <= high]
+    if len(near) >= 0.5 * len(texts):
+        return top
+    cut = sum(1 for t in near if t.rstrip(_CLOSERS)[-1:] not in _SENTENCE_END + "；;：:")
+    return top if len(near) >= max(8, 0.25 * len(texts)) and cut >= 0.7 * len(near) else 0
 
 
 def _continues(prev: str, line: str, wrap_width: int) -> bool:
@@ -188,6 +218,9 @@ def _continues(prev: str, line: str, wrap_width: int) -> bool:
         or ANSWER_RE.match(line)
         or HEADING_RE.match(line)
         or (NUMBERED_RE.match(line) and line.rstrip()[-1:] in "？?")  # "2、…？" asks; "（2）…；" lists
+        or (NUMBERED_RE.match(line) and prev.rstrip()[-1:] in "：:" and _ASKING_RE.search(line))
+        or (NUMBERED_RE.match(line) and prev.rstrip().endswith(("谢谢", "谢谢您")))  # a reply's sign-off
+        or _GREETING_RE.match(line)  # "…的计划" | "您好，公司目前…": a reply starts, not a wrap
         or _LABEL_RE.match(line)
     )
 

@@ -5,6 +5,20 @@ The record is a header table (证券代码, 活动类别, 参与单位, 时间, 
 Labels are matched whitespace-insensitively at line starts because PDF and Word exports split
 and space them ("投 资 者 关 系 / 活动主要内容 / 介绍"). All spans index ``Filing.text``.
 
+Published records ask in three ways, often mixed in one record, so each section (split at
+一、/（一） headings) is read on its own:
+
+- labelled questions: 问：, Q1：, 问题1：, 投资者提问：, answered by 答：/回复：/A1： or unlabelled text;
+- answer labels only: "1、公司…" then "答：…": the question is the numbered line(s) above the label;
+- no labels at all: a numbered line or heading is a question when it asks (a question mark, a
+  question word, a request such as 请介绍…), when its number continues the questions before it
+  and it still reads as one (…有没有给小股东们一点信心。), or when the record announces the list
+  as its questions (具体问题及回复如下：); everything else (agenda items, 公司概况, answer lists)
+  is narrative.
+
+An answer runs to the next question, a heading, or the record's closing statement
+(接待过程中严格按照相关规定…, ☆ 本次调研…), which is kept as narrative.
+
 The pipeline calls it on text that ``normalize`` already cleaned (``parse_normalized``);
 ``parse_text`` is the convenience for raw text.
 
@@ -19,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -28,7 +43,7 @@ from irqa.rag.errors import FilingError, NotARecord
 from irqa.rag.ingest.normalize import ANSWER_RE, HEADING_RE, QUESTION_RE, normalize_text
 from irqa.rag.models import Filing, FilingHeader, Segment, Span
 
-__all__ = ["check_structure", "parse_normalized", "parse_text"]
+__all__ = ["check_structure", "parse_normalized", "parse_text", "unique_ids"]
 
 _MIN_CHARS = 20  # fewer non-space characters than this cannot be a record
 
@@ -44,6 +59,7 @@ _HEADER_LABELS: tuple[tuple[str, str], ...] = (
     ("participants", "参与单位名称"),
     ("participants", "参会单位名称"),
     ("time", "时间"),
+    ("place", "地点及会议主题"),
     ("place", "地点"),
     ("staff", "上市公司接待人员姓名"),
     ("staff", "公司接待人员姓名"),
@@ -51,7 +67,11 @@ _HEADER_LABELS: tuple[tuple[str, str], ...] = (
     ("staff", "接待人员"),
 )
 _BODY_LABELS = ("投资者关系活动主要内容介绍", "活动主要内容介绍", "主要内容介绍")
-_FOOTER_LABELS: tuple[tuple[str, str], ...] = (("attachments", "附件清单"), ("date", "日期"))
+_FOOTER_LABELS: tuple[tuple[str, str], ...] = (
+    ("disclosure", "关于本次活动是否涉及应披露重大信息的说明"),  # SZSE template, before 附件清单
+    ("attachments", "附件清单"),
+    ("date", "日期"),
+)
 _SHORT_LABELS = {"时间", "地点", "日期"}  # also common words: need a separator or digit after
 
 # Full-width digits (６８８０８８) occur in Word exports; codes are NFKC-folded to ASCII.
@@ -65,10 +85,36 @@ _DATE_RE = re.compile(
     r"|(?P<m3>\d{1,2})\s*月\s*(?P<d3>\d{1,2})\s*[日号]"  # 7月28日: year inherited
     r"|(?P<d4>\d{1,2})\s*[日号]"  # 28日: year and month inherited
 )
-_SENTENCE_QUESTION = re.compile(r"[？?]\s*$")
-_NUMBERED_Q_RE = re.compile(r"^(?:(?P<n>\d{1,2})[、.．]|[（(](?P<p>\d{1,2})[）)])\s*(?=\S)")
 _INLINE_ANSWER_RE = re.compile(r"(?<=[？?])\s*(?:[Aa]|答|回答|回复|答复)\s*[：:]")
-_ATTACHMENT_RE = re.compile(r"^附件\s*\d*\s*[：:]?\s*(《[^》]+》|\S*(?:清单|名单|名录)\S*)")
+_CN = "一二三四五六七八九十"
+# list and heading markers: 1、 1. 1 、 （1） 一、 （一）; "2.5G" is a number, not a marker
+_MARKER_RE = re.compile(
+    rf"^(?:(?P<n>\d{{1,2}})\s*(?:[、．]|\.(?!\d))|[（(]\s*(?P<p>\d{{1,2}})\s*[）)]"
+    rf"|(?P<c>[{_CN}]{{1,3}})\s*[、.．]|[（(](?P<cp>[{_CN}]{{1,3}})[）)])\s*"
+)
+_MARKER_ONLY_RE = re.compile(rf"^(?:[（(]\s*[0-9{_CN}]{{1,3}}\s*[）)]|[0-9]{{1,2}}\s*[、.．])$")
+_LOOSE_NUMBER_RE = re.compile(r"^(\d{1,2})\s*[.．](?=\d)")
+_RESPONSE_RE = re.compile(r"^(?:公司)?回应(?:如下)?\s*[：:]")  # "公司回应如下：" answers a rumour
+_ASKED_RE = re.compile(r"[？?]")
+_REQUEST_RE = re.compile(
+    r"^(?:请问|请|麻烦|烦请|能否|可否|想了解|想问|想请教|介绍一下|简单介绍|谈谈|分享一下|展望一下)"
+)
+_QUESTION_WORD_RE = re.compile(
+    r"如何|怎么|怎样|什么|哪些|哪里|哪个|哪家|哪几|多少|多大|多久|是否|有没有|有无|能否|可否|能不能"
+    r"|会不会|是不是|为何|为什么|为啥|何时|何种|有何|何以|吗(?=$|[，,。！!？?\s])|呢(?=$|[，,。！!？?\s])"
+    r"|么(?=$|[，,。！!？?\s])|([\u4e00-\u9fff])不\1"  # 需不需要, 了么
+)
+# what an investor's remark asks for without asking (请公司…答复, 希望…, 建议…): a question only
+# when its number also continues the questions before it
+_WEAK_ASK_RE = re.compile(r"请|希望|建议|望公司|恳请|呼吁|还是")
+# the closing statement of a record (SZSE template: no undisclosed material information)
+_CLOSING_RE = re.compile(
+    r"^(?:[☆※★]|[（(]?以上(?:问题|内容|会议纪要|交流内容)|(?:公司)?(?:在)?(?:接待|交流)(?:活动)?(?:过程)?中[，,]?"
+    r"(?:公司)?(?:参会人员)?严格|本次(?:调研|活动|交流)(?:中)?(?:未|不)涉及)"
+)
+_QUESTION_LIST_RE = re.compile(r"(?:问题|问答|提问)[^：:]{0,20}(?:如下|答复|回复|整理)[^：:]{0,6}[：:]\s*$")
+_MAX_QUESTION_LINES = 6  # a question (the lines before its answer) is never longer than this
+_ATTACHMENT_RE = re.compile(r"^附件(?:清单)?\s*\d*\s*[：:]?\s*(《[^》]+》|\S*(?:清单|名单|名录)\S*)")
 _TABLE_HEAD_WORDS = {"公司名称", "单位名称", "机构名称", "姓名", "序号", "人员姓名", "参会人员", "职务"}
 
 
@@ -149,12 +195,38 @@ def check_structure(f: Filing) -> None:
 
 
 def _filing_id(header: FilingHeader, content_hash: str) -> str:
+    """A readable, stable id: ``<code>-<编号>``; for a record without 编号 ``<code>-<YYYY-MM-DD>``
+    from the activity date (时间, the date cninfo titles carry; else the record date 日期);
+    ``sha-<hash>`` only when the code or any date is missing. Two records of one company on one
+    day without 编号 would share an id: ``unique_ids`` numbers them ``-2``, ``-3`` in a batch."""
     if header.code and header.record_no:
         raw = f"{header.code}-{header.record_no}"
         clean = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "-", raw)).strip("-")
         if clean:
             return clean
+    day = header.activity_dates[0] if header.activity_dates else header.record_date
+    if header.code and day:
+        return f"{header.code}-{day.isoformat()}"
     return "sha-" + content_hash[:16]
+
+
+def unique_ids(filings: list[Filing]) -> list[Filing]:
+    """The filings with ids unique in the batch: when records without 编号 of one company share
+    a date (hence an id), the first by source name keeps it and the others become ``<id>-2``,
+    ``<id>-3`` …; a copy of one file (same source) is left alone, as the same record."""
+    groups: dict[str, list[Filing]] = {}
+    for f in filings:
+        groups.setdefault(f.id, []).append(f)
+    renamed: dict[int, str] = {}
+    for fid, group in groups.items():
+        sources = sorted({f.source for f in group})
+        if len(sources) < 2:
+            continue
+        for f in group:
+            k = sources.index(f.source)
+            if k:
+                renamed[id(f)] = f"{fid}-{k + 1}"
+    return [f.model_copy(update={"id": renamed[id(f)]}) if id(f) in renamed else f for f in filings]
 
 
 def _lines(text: str) -> list[_Line]:
@@ -367,7 +439,9 @@ def _dates(value: str) -> list[dt.date]:
 
 
 def _parse_footer(text: str, lines: list[_Line], sq: _Squashed, body_start: int) -> tuple[int, str, str]:
-    """Where the body ends, the record date's text, and the text after it (attachments)."""
+    """Where the body ends, the record date's text, and the attachment text: what follows the
+    date line, plus what the 附件清单 cell holds when the list is printed in it (an appended
+    participant table, over pages)."""
     labels = []
     for ln in lines:
         if ln.start < body_start:
@@ -383,7 +457,11 @@ def _parse_footer(text: str, lines: list[_Line], sq: _Squashed, body_start: int)
     value_at = date.end + len(text[date.end :]) - len(text[date.end :].lstrip())
     line_end = text.find("\n", value_at)
     line_end = len(text) if line_end < 0 else line_end
-    return labels[0].start, text[value_at:line_end], text[line_end:]
+    tail = text[line_end:]
+    attach = next((lab for lab in labels if lab.field == "attachments"), None)
+    if attach is not None and attach.end < date.start:  # a list printed inside the 附件清单 cell
+        tail = text[attach.end : date.start] + "\n" + tail
+    return labels[0].start, text[value_at:line_end], tail
 
 
 def _participants(value: str, tail: str) -> str:
@@ -423,19 +501,165 @@ def _attachment_rows(lines: list[str]) -> list[str]:
 # ---------------------------------------------------------------- body
 
 
+@dataclass(frozen=True)
+class _Start:
+    """Where a question begins: its line, how it was recognised, and its label as printed.
+
+    ``kind`` is "explicit" (问：/Q1：/问题1：), "implied" (the numbered line before an answer
+    label 答：/回复：/A：) or "plain" (a numbered line or heading that asks, in a section with
+    no labels at all). ``text_at`` is the offset in the line where the question text begins.
+    """
+
+    kind: str
+    text_at: int
+    label: str
+
+
 def _is_heading(line: str) -> bool:
     return bool(HEADING_RE.match(line)) and len(line) <= 40 and line[-1] not in "。；，,;"
 
 
-def _segments(text: str, lines: list[_Line]) -> Iterator[Segment]:
-    """Narrative sections and Q&A pairs, in order."""
-    explicit = any(QUESTION_RE.match(ln.text) for ln in lines)
+def _answer_label(line: str) -> re.Match[str] | None:
+    return ANSWER_RE.match(line) or _RESPONSE_RE.match(line)
 
-    def question_at(ln: _Line) -> re.Match[str] | None:
-        if explicit:
-            return QUESTION_RE.match(ln.text)
-        m = _NUMBERED_Q_RE.match(ln.text)
-        return m if m and _SENTENCE_QUESTION.search(ln.text) else None
+
+def _numbered(line: str) -> re.Match[str] | None:
+    """A list or heading marker (1、 1. （1） 一、 （一）) followed by text on the same line."""
+    m = _MARKER_RE.match(line)
+    return m if m and m.end() < len(line) else None
+
+
+def _asks(text: str) -> bool:
+    """Whether a numbered line is an investor's question: it has a question mark, is a request
+    (请介绍…, 能否…), or uses a question word (如何, 是否, 哪些, 多少 …) and does not end as a
+    statement does. Agenda items and answer lists ("1、加强研发；") are none of these."""
+    t = text.strip()
+    if "？" in t or "?" in t or _REQUEST_RE.match(t):
+        return True
+    return bool(_QUESTION_WORD_RE.search(t)) and t[-1:] not in "。；;，,："
+
+
+def _asks_on(lines: list[_Line], i: int, hi: int) -> bool:
+    """Whether the question begun on line ``i`` ends, a line or two later, in a question mark
+    ("…公司服务器生产规模能跟上" | "吗？有何应对措施？"): the line itself stops mid-sentence."""
+    if lines[i].text.rstrip()[-1:] in "。；;！!":
+        return False
+    seen = 0
+    for k in range(i + 1, hi):
+        t = lines[k].text
+        if not t:
+            continue
+        if _numbered(t) or QUESTION_RE.match(t) or _answer_label(t):
+            return False
+        if _ASKED_RE.search(t):
+            return True
+        seen += 1
+        if seen == 2:
+            return False
+    return False
+
+
+def _number(label: str) -> int | None:
+    """A marker's number: 12 for "12", 12 for "十二"; None for anything else."""
+    if label.isdigit():
+        return int(label)
+    digits = {c: k for k, c in enumerate("零一二三四五六七八九", start=0)}
+    if label and all(c in digits or c == "十" for c in label):
+        if "十" not in label:
+            return digits[label] if len(label) == 1 else None
+        tens, _, ones = label.partition("十")
+        return (digits.get(tens, 1) if tens else 1) * 10 + (digits.get(ones, 0) if ones else 0)
+    return None
+
+
+def _marker_label(m: re.Match[str]) -> str:
+    return next((g for g in m.groups() if g), "")
+
+
+def _sections(lines: list[_Line]) -> list[tuple[int, int]]:
+    """Index ranges split at heading lines (一、 （一） 第X部分): each section is labelled or not
+    on its own, so a record can mix Q&A styles (传闻澄清 numbered, then a Q/A session)."""
+    cuts = [i for i, ln in enumerate(lines) if HEADING_RE.match(ln.text)]
+    bounds = sorted({0, *cuts, len(lines)})
+    return list(itertools.pairwise(bounds))
+
+
+def _question_starts(lines: list[_Line]) -> tuple[dict[int, _Start], set[int]]:
+    """The lines that begin a question, and marker-only lines ("（1）" above "问：") to skip."""
+    starts: dict[int, _Start] = {}
+    skip: set[int] = set()
+    for lo, hi in _sections(lines):
+        explicit = [i for i in range(lo, hi) if QUESTION_RE.match(lines[i].text)]
+        answers = [i for i in range(lo, hi) if _answer_label(lines[i].text)]
+        for i in explicit:
+            q = QUESTION_RE.match(lines[i].text)
+            assert q is not None
+            starts[i] = _Start("explicit", q.end(), _explicit_label(q))
+            if i > lo and _MARKER_ONLY_RE.match(lines[i - 1].text):
+                skip.add(i - 1)
+        previous = lo - 1  # the last answer label (or explicit question) seen
+        for k in answers:
+            asked = any(previous < i < k for i in explicit)
+            floor = max(previous + 1, lo, k - _MAX_QUESTION_LINES)
+            previous = k
+            if asked:
+                continue
+            j = next((j for j in range(k - 1, floor - 1, -1) if _numbered(lines[j].text)), None)
+            if j is not None:
+                m = _numbered(lines[j].text)
+                assert m is not None
+                at = m.end()
+                q = QUESTION_RE.match(lines[j].text[at:])  # "1、问：…": the 问 label after the number
+                starts[j] = _Start("implied", at + (q.end() if q else 0), _marker_label(m))
+            elif k - 1 >= floor and _asks(lines[k - 1].text):
+                loose = _LOOSE_NUMBER_RE.match(lines[k - 1].text)  # "5.24 年…": question 5
+                at, label = (loose.end(), loose.group(1)) if loose else (0, "")
+                starts[k - 1] = _Start("implied", at, label)
+        if explicit or answers:
+            continue
+        last = None  # the number of the last question found in this section
+        listed = False  # "具体问题及回复如下：": the numbered list that follows is the questions
+        for i in range(lo, hi):
+            m = _numbered(lines[i].text)
+            if not m and _QUESTION_LIST_RE.search(lines[i].text):
+                listed = True
+            if not m:
+                # "7.2024 年固定资产…？": question 7 when 6 came before (else a decimal)
+                loose = _LOOSE_NUMBER_RE.match(lines[i].text)
+                n = int(loose.group(1)) if loose else None
+                if loose and last is not None and n == last + 1 and _asks(lines[i].text[loose.end() :]):
+                    starts[i] = _Start("plain", loose.end(), loose.group(1))
+                    last = n
+                continue
+            after = lines[i].text[m.end() :]
+            number = _number(_marker_label(m))
+            # "5、…有没有给小股东们一点信心。": a question word but a full stop; it asks when its
+            # number continues the questions before it (an answer's own list starts again at 1)
+            weak = (
+                bool(_QUESTION_WORD_RE.search(after) or _WEAK_ASK_RE.search(after))
+                and last is not None
+                and number == last + 1
+                and after.rstrip()[-1:] not in "；;，,："  # "2、有没有新产品视研发进展；" lists
+            )
+            # an announced list: its items in sequence are the questions, asked or put as topics
+            announced = listed and m.group("n") is not None and number == (last or 0) + 1
+            if _asks(after) or _asks_on(lines, i, hi) or weak or announced:
+                starts[i] = _Start("plain", m.end(), _marker_label(m))
+                last = number
+    return starts, skip
+
+
+def _segments(text: str, lines: list[_Line]) -> Iterator[Segment]:
+    """Narrative sections and Q&A pairs, in order.
+
+    A question runs until the next question, a heading that is not one, the closing statement
+    every record ends with (接待过程中严格遵守…, ☆ 本次调研…), or the end of the body.
+    """
+    starts, skip = _question_starts(lines)
+
+    def ends_answer(k: int) -> bool:
+        ln = lines[k].text
+        return k in starts or k in skip or _is_heading(ln) or bool(_CLOSING_RE.match(ln))
 
     title = ""
     narrative: Segment | None = None
@@ -443,21 +667,26 @@ def _segments(text: str, lines: list[_Line]) -> Iterator[Segment]:
     i = 0
     while i < len(lines):
         ln = lines[i]
-        if not ln.text:
-            blank_before = True
+        if not ln.text or i in skip:
+            blank_before = blank_before or not ln.text
             i += 1
             continue
-        q = question_at(ln)
-        if q:
+        start = starts.get(i)
+        if start:
             if narrative and narrative.paragraphs:
                 yield narrative
             narrative = None
             j = i + 1
-            while j < len(lines) and not (question_at(lines[j]) or _is_heading(lines[j].text)):
+            while j < len(lines) and not ends_answer(j):
                 j += 1
-            yield _qa(text, lines[i:j], q, explicit, title)
+            yield _qa(text, lines[i:j], start, title)
             i, blank_before = j, False
             continue
+        if _CLOSING_RE.match(ln.text):
+            if narrative and narrative.paragraphs:
+                yield narrative
+            narrative = Segment(kind="narrative", title="")
+            title = ""
         if _is_heading(ln.text):
             if narrative and narrative.paragraphs:
                 yield narrative
@@ -475,29 +704,39 @@ def _segments(text: str, lines: list[_Line]) -> Iterator[Segment]:
         yield narrative
 
 
-def _qa(text: str, block: list[_Line], q: re.Match[str], explicit: bool, title: str) -> Segment:
+def _qa(text: str, block: list[_Line], start: _Start, title: str) -> Segment:
     """One question (possibly several lines, up to the answer marker) and its answer paragraphs."""
     first = block[0]
-    label = _label(q, explicit)
-    q_start = first.start + q.end()
+    q_start = first.start + start.text_at
     q_start += len(text[q_start : first.end]) - len(text[q_start : first.end].lstrip())
-    answer_at = next((k for k in range(1, len(block)) if ANSWER_RE.match(block[k].text)), None)
+    answer_at = next((k for k in range(1, len(block)) if _answer_label(block[k].text)), None)
     paragraphs: list[Span] = []
     inline = _INLINE_ANSWER_RE.search(text, q_start, first.end)
     if inline:
         q_end = inline.start()
         paragraphs.append(Span(start=inline.end(), end=first.end))
         rest = block[1:]
-    elif answer_at is not None:
+    elif answer_at is not None and (start.kind != "plain" or answer_at <= _MAX_QUESTION_LINES):
         q_end = block[answer_at - 1].end
         a_line = block[answer_at]
-        a = ANSWER_RE.match(a_line.text)
+        a = _answer_label(a_line.text)
         assert a is not None
         paragraphs.append(Span(start=a_line.start + a.end(), end=a_line.end))
         rest = block[answer_at + 1 :]
     else:
-        q_end = first.end
-        rest = block[1:]
+        last = 0
+        if start.kind != "explicit" and not _ASKED_RE.search(first.text):
+            # "5、…转化成收入" | "的周期有多久？": the question ends at its question mark
+            last = next(
+                (
+                    k
+                    for k in range(1, min(len(block), _MAX_QUESTION_LINES))
+                    if _ASKED_RE.search(block[k].text)
+                ),
+                0,
+            )
+        q_end = block[last].end
+        rest = block[last + 1 :]
     paragraphs.extend(Span(start=ln.start, end=ln.end) for ln in rest if ln.text)
     paragraphs = [s for s in (_strip_span(text, p) for p in paragraphs) if s.end > s.start]
     q_span = _strip_span(text, Span(start=q_start, end=max(q_start, q_end)))
@@ -505,7 +744,7 @@ def _qa(text: str, block: list[_Line], q: re.Match[str], explicit: bool, title: 
     return Segment(
         kind="qa",
         title=title,
-        label=label,
+        label=start.label,
         question=question,
         question_span=q_span,
         paragraphs=paragraphs,
@@ -522,13 +761,11 @@ def _unwrap(s: str) -> str:
     return re.sub(r"\s*\n\s*", glue, s)
 
 
-def _label(q: re.Match[str], explicit: bool) -> str:
-    if explicit:
-        if q.group("q") is not None:
-            return f"Q{q.group('qn')}" if q.group("qn") else ""
-        marker = re.sub(r"\s+", "", q.group("w"))
-        return marker if q.group("wn") else ""
-    return q.group("n") or q.group("p") or ""
+def _explicit_label(q: re.Match[str]) -> str:
+    if q.group("q") is not None:
+        return f"Q{q.group('qn')}" if q.group("qn") else ""
+    marker = re.sub(r"\s+", "", q.group("w"))
+    return marker if q.group("wn") else ""
 
 
 def _strip_span(text: str, span: Span) -> Span:
