@@ -64,7 +64,7 @@ def test_ray_ingest_on_two_nodes_equals_a_plain_ingest(ray_address, tmp_path, ca
             actors=2,
             batch_size=16,
             write_rows=30,  # several commits
-            progress=lambda stage, done, total: stages.append(stage),
+            progress=lambda stage, done, total, item="": stages.append(stage),
         )
         assert sorted(report.added) == ["688088-2024-007", "688775-2025-003"]
         assert report.embedded == report.passages > 50 and len(report.failed) == 1

@@ -159,7 +159,7 @@ def test_index_built_with_another_family_asks_for_a_rebuild(tiny_tuned, tmp_path
     from irqa.embeddings.factory import load_embedder
     from irqa.rag.engine import Engine
     from irqa.rag.errors import ModelMismatch
-    from irqa.rag.store import IndexStore
+    from irqa.rag.store import LocalStore
 
     from tests.helpers import make_config
 
@@ -167,11 +167,11 @@ def test_index_built_with_another_family_asks_for_a_rebuild(tiny_tuned, tmp_path
     tuned = load_embedder(f"e5:{out}", threads=2, cache_dir=SESSION_CACHE)
     engine = Engine(make_config(tmp_path / "index", tmp_path / "cache"), tuned)
     engine.ingest_paths([ARCSOFT])
-    manifest = IndexStore(tmp_path / "index").read_manifest()
+    manifest = LocalStore(tmp_path / "index").read_manifest()
     assert manifest.family == tuned.family and manifest.embedder == tuned.name  # the index records it
     plain = load_embedder("e5", threads=2, cache_dir=SESSION_CACHE)
     with pytest.raises(ModelMismatch, match="rebuild"):
-        IndexStore(tmp_path / "index").load(plain.name, plain.family)
+        LocalStore(tmp_path / "index").load(plain.name, plain.family)
 
 
 def test_tune_refuses_to_overwrite(tiny_tuned, env, tmp_path):
