@@ -1,4 +1,4 @@
-"""``irqa eval questions|beir`` and ``irqa bench``: measure retrieval quality and speed."""
+"""``irqa eval questions|beir|selfqa`` and ``irqa bench``: measure retrieval quality and speed."""
 
 from __future__ import annotations
 
@@ -195,6 +195,74 @@ def beir_cmd(
                 )
                 write_run(path, run, tag=name)
                 err.print(f"wrote {path}", highlight=False)
+
+
+@app.command("selfqa")
+def selfqa_cmd(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Records (folders or files) to evaluate; none: the index as it is."),
+    ] = None,
+    index: IndexOpt = None,
+    json_out: JsonOut = None,
+    html_out: HtmlOut = None,
+    translations: Annotated[
+        Path | None,
+        typer.Option("--translations", help="English/mixed questions (JSONL); default: the built-in set."),
+    ] = None,
+    no_translations: Annotated[
+        bool, typer.Option("--no-translations", help="Only the records' own (Chinese) questions.")
+    ] = False,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Passages per question.")] = 10,
+    max_questions: Annotated[
+        int | None, typer.Option("--max-questions", min=1, help="The first N investor questions only.")
+    ] = None,
+) -> None:
+    """Score irqa on the records' own Q&A: each investor question, masked from its passage, must
+    find and quote its own answer; with its record left out, or asked about another company, it
+    must be refused. Records given as PATHS are ingested into a temporary index (into --index
+    when one is given); without PATHS the existing index is evaluated."""
+    import dataclasses
+    import tempfile
+
+    from irqa.eval.selfqa import TRANSLATIONS, load_translations, print_selfqa, run_selfqa, write_html
+    from irqa.rag.engine import Engine
+    from irqa.wiring import build_engine, embedder_factory, engine_config, query_embedder_factory
+
+    with user_errors(), tempfile.TemporaryDirectory(prefix="irqa-selfqa-") as tmp:
+        extra = [] if no_translations else load_translations(translations or TRANSLATIONS)
+        s = settings_for(index)
+        if paths and index is None:  # a throwaway index: the user's own is never touched
+            config = dataclasses.replace(
+                engine_config(s), index=Path(tmp) / "index", store=None, aliases=None
+            )
+            engine = Engine(config, embedder_factory(s), query_embedder_factory(s, resident=True))
+        else:
+            engine = build_engine(s, resident=True)
+        with warnings.catch_warnings(), progress_bar() as bar:
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if paths:
+                report = engine.ingest_paths(list(paths), progress=bar_callback(bar))
+                for name, why in report.failed:
+                    err.print(f"[yellow]skipped[/] {name}: {why}", highlight=False)
+            elif not engine.store.exists():
+                raise fail(f"no index at {engine.store.root}: give the records to evaluate as PATHS")
+            ticker = bar_callback(bar, {"embed": "Embedding masked passages", "ask": "Asking"})
+            dataset = paths[0].name if paths and len(paths) == 1 else "selfqa"
+            results = run_selfqa(
+                engine, extra, k=k, max_questions=max_questions, dataset=dataset, tick=ticker
+            )
+        print_selfqa(results, out)
+        if json_out is not None:
+            from irqa.eval.report import write_json
+
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            write_json(results, json_out)
+            err.print(f"wrote {json_out}", highlight=False)
+        if html_out is not None:
+            html_out.parent.mkdir(parents=True, exist_ok=True)
+            write_html(results, html_out)
+            err.print(f"wrote {html_out}", highlight=False)
 
 
 def judged_query_ids(ds, skip: int = 0, max_queries: int | None = None) -> list[str]:
