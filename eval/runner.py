@@ -162,6 +162,28 @@ def run_questions(
     )
 
 
+# in-memory corpora ----------------------------------------------------------------------------------
+def embed_and_tokenize(
+    texts: Sequence[str],
+    embedder: Embedder,
+    cache: VectorCache | None,
+    analyzer: Analyzer,
+    tick: Tick | None = None,
+) -> tuple[np.ndarray, list[list[str]], int]:
+    """What an evaluation's in-memory ``Snapshot`` is built from: the vectors of ``texts`` (through
+    the vector cache, ``tick("embed", done, total)`` as they come), their BM25 terms by ``analyzer``,
+    and how many were freshly embedded."""
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        if tick:
+            tick("embed", done[0], len(texts))
+
+    vectors, fresh = embed_with_cache(embedder, list(texts), cache, progress)
+    return vectors, [analyzer.tokenize(t) for t in texts], fresh
+
+
 # BEIR --------------------------------------------------------------------------------------------
 def beir_snapshot(
     ds: BeirDataset,
@@ -192,17 +214,10 @@ def beir_snapshot(
         )
         for doc_id, (title, text) in ds.corpus.items()
     ]
-    texts = [p.embed_text() for p in passages]
-    done = [0]
-
-    def progress(n: int) -> None:
-        done[0] += n
-        if tick:
-            tick("embed", done[0], len(texts))
-
-    vectors, fresh = embed_with_cache(embedder, texts, cache, progress)
     analyzer = analyzer or Analyzer()
-    tokens = [analyzer.tokenize(t) for t in texts]
+    vectors, tokens, fresh = embed_and_tokenize(
+        [p.embed_text() for p in passages], embedder, cache, analyzer, tick
+    )
     manifest = Manifest(embedder=embedder.name, dim=embedder.dim, passages=len(passages))
     snap = Snapshot(manifest, {}, passages, vectors, tokens, analyzer=analyzer)
     return snap, fresh

@@ -97,10 +97,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from irqa.embeddings.cache import VectorCache, embed_with_cache
+from irqa.embeddings.cache import VectorCache
 from irqa.eval.jsonl import read_objects
 from irqa.eval.metrics import first_hit_rank, latency_percentiles, mean, ndcg_at_k
 from irqa.eval.results import EvalResults, PassageRow, QuestionRow, SystemResult, snippet
+from irqa.eval.runner import embed_and_tokenize
 from irqa.rag.engine import Engine
 from irqa.rag.errors import IrqaError
 from irqa.rag.models import Answer, Filing, Hit, Passage
@@ -234,16 +235,8 @@ def mask_corpus(
         raise SelfQAError("the index holds no passages: ingest some records first")
     shown = [masked(p) for p in passages]
     texts = [p.embed_text() for p in shown]
-    done = [0]
-
-    def progress(n: int) -> None:
-        done[0] += n
-        if tick:
-            tick("embed", done[0], len(texts))
-
-    vectors, fresh = embed_with_cache(embedder, texts, cache, progress)
     analyzer = view.analyzer
-    tokens = [analyzer.tokenize(t) for t in texts]
+    vectors, tokens, fresh = embed_and_tokenize(texts, embedder, cache, analyzer, tick)
     manifest = Manifest(
         embedder=view.manifest.embedder,
         dim=int(vectors.shape[1]),

@@ -153,7 +153,7 @@ def _common_word(word: str, dictionary: JiebaDictionary | None = None) -> bool:
     return (freq.get(word) or 0) >= _COMMON_WORD_FREQ
 
 
-def abbreviations(short_name: str, full_name: str) -> list[str]:
+def abbreviations(short_name: str, full_name: str, dictionary: JiebaDictionary | None = None) -> list[str]:
     """Names people use for a company besides its short name (旭创-style tails are in the built-in list)."""
     out = [short_name, full_name]
     bare = _LEGAL_SUFFIX.sub("", full_name)
@@ -161,7 +161,7 @@ def abbreviations(short_name: str, full_name: str) -> list[str]:
         out.append(bare)
     if len(short_name) == 4 and re.fullmatch(r"[\u4e00-\u9fff]{4}", short_name):
         head = short_name[:2]
-        if head not in _GENERIC_PREFIXES and not _common_word(head):
+        if head not in _GENERIC_PREFIXES and not _common_word(head, dictionary):
             out.append(head)
     return [a for a in dict.fromkeys(out) if a]
 
@@ -288,8 +288,12 @@ class CompanyResolver:
         return out
 
 
-def extend_alias_file(path: Path, headers: list[FilingHeader]) -> None:
-    """Add what each header says about its company to the alias file (atomically, keeping edits)."""
+def extend_alias_file(
+    path: Path, headers: list[FilingHeader], dictionary: JiebaDictionary | None = None
+) -> None:
+    """Add what each header says about its company to the alias file (atomically, keeping edits).
+
+    ``dictionary``: the index's (its table is loaded already, for the analyzer)."""
     table: dict[str, dict] = {}
     if path.is_file():
         try:
@@ -307,7 +311,10 @@ def extend_alias_file(path: Path, headers: list[FilingHeader]) -> None:
                 entry[key] = val
                 changed = True
         names = entry.setdefault("aliases", [])
-        for a in [*abbreviations(h.short_name, h.company), *builtin.get(h.code, {}).get("aliases", [])]:
+        for a in [
+            *abbreviations(h.short_name, h.company, dictionary),
+            *builtin.get(h.code, {}).get("aliases", []),
+        ]:
             if a not in names and a not in (h.short_name, h.company):
                 names.append(a)
                 changed = True

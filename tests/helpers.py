@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from irqa.rag.engine import EngineConfig, sample_dir
 
@@ -144,16 +145,15 @@ class Bm25sReference:
 
     def __init__(self, corpus_tokens, k1: float = 1.2, b: float = 0.75) -> None:
         import bm25s
-        import numpy as np
 
-        self.size, self._np = len(corpus_tokens), np
+        self.size = len(corpus_tokens)
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         if self.size:
             self._bm25.index([list(t) for t in corpus_tokens], show_progress=False)
 
-    def scores(self, query_tokens):
+    def scores(self, query_tokens) -> np.ndarray:
         """BM25 score of every passage (0 where no query term occurs)."""
         known = [t for t in query_tokens if t in self._bm25.vocab_dict] if self.size else []
         if not known:
-            return self._np.zeros(self.size, self._np.float32)
-        return self._np.asarray(self._bm25.get_scores(known), dtype=self._np.float32)
+            return np.zeros(self.size, np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)

@@ -73,14 +73,14 @@ class EmbedWorker:
     def __init__(self, factory: Callable[[], Embedder], dictionary: JiebaDictionary) -> None:
         self.embedder = factory()
         self.dictionary = dictionary
-        self._analyzer = Analyzer(dictionary)
+        self._analyzer: Analyzer | None = None  # built with the first batch's names
 
     def info(self) -> tuple[str, int, str]:
         e = self.embedder
         return e.name, e.dim, getattr(e, "family", "")
 
     def work(self, ids: list[int], texts: list[str], embed: list[bool], names: list[str]):
-        if self._analyzer.names != Analyzer.normal_names(names):
+        if self._analyzer is None or self._analyzer.names != Analyzer.normal_names(names):
             self._analyzer = Analyzer(self.dictionary, names)
         todo = [t for t, e in zip(texts, embed, strict=True) if e]
         vecs = self.embedder.embed_passages(todo) if todo else np.zeros((0, self.embedder.dim), np.float32)
@@ -196,7 +196,7 @@ def ingest_ray(
                 with store.lock():
                     compact()
             if aliases_path is not None:
-                extend_alias_file(aliases_path, state.headers)
+                extend_alias_file(aliases_path, state.headers, store.dictionary)
     finally:
         for w in workers:
             ray.kill(w)

@@ -219,7 +219,7 @@ def ingest_sources(
         if not rebuild:
             snap = store.compact_if_needed() or snap
         if aliases_path is not None:
-            extend_alias_file(aliases_path, [f.header for f in fresh])
+            extend_alias_file(aliases_path, [f.header for f in fresh], store.dictionary)
     report.seconds = time.perf_counter() - t0
     return report, snap
 
