@@ -26,10 +26,13 @@ The shipped model (``rag/data/answerability.json``) is trained on every real-rec
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from irqa.rag.answerability import FEATURES, Answerability
@@ -46,6 +49,17 @@ class Example:
     kind: str = ""  # answerable / leave_out / other_company / sample
     rules_answered: bool = False  # what the hand rules decided (the baseline)
     qid: str = ""
+    #: refused whatever the model says: a hard reason (company not indexed, no hits) or nothing quotable
+    forced: bool = False
+    #: answerable cases: the quote the answerer chose lies in the right answer (None: unknown / n.a.)
+    quote_ok: bool | None = None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Example:
+        return cls(**data)
 
 
 def matrix(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +75,7 @@ def fit(
     false refusals at ``target_false_refusal``."""
     from sklearn.linear_model import LogisticRegression
 
+    examples = [e for e in examples if not e.forced]
     x, y = matrix(examples)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
@@ -81,18 +96,25 @@ def fit(
 
 
 def decide(model: Answerability, examples: Sequence[Example]) -> list[bool]:
-    return [model.answers(e.features) for e in examples]
+    return [not e.forced and model.answers(e.features) for e in examples]
 
 
 def rates(examples: Sequence[Example], answered: Sequence[bool]) -> dict[str, float | int | None]:
     """False refusals (of answerable cases) and refusals of unanswerable ones, and their counts."""
     pos = [a for e, a in zip(examples, answered, strict=True) if e.answerable]
     neg = [a for e, a in zip(examples, answered, strict=True) if not e.answerable]
+    quoted = [
+        a and bool(e.quote_ok)
+        for e, a in zip(examples, answered, strict=True)
+        if e.answerable and e.kind == "answerable"
+    ]
     return {
         "answerable": len(pos),
         "unanswerable": len(neg),
         "false_refusal": (sum(not a for a in pos) / len(pos)) if pos else None,
         "unanswerable_refusal": (sum(not a for a in neg) / len(neg)) if neg else None,
+        # the answer's quote inside the right answer (refusals count as misses), self-QA cases
+        "quote_in_answer": (sum(quoted) / len(quoted)) if quoted else None,
     }
 
 
@@ -138,7 +160,7 @@ def ablation(
     on companies they were not written for."""
     out = {}
     for f in FEATURES:
-        dropped = [Example({**e.features, f: 0.0}, e.answerable, e.group, e.lang, e.kind) for e in examples]
+        dropped = [dataclasses.replace(e, features={**e.features, f: 0.0}) for e in examples]
         answered, _ = leave_one_company_out(dropped, target_false_refusal)
         out[f] = rates(examples, answered)
     return out
@@ -163,17 +185,59 @@ def examples_from_questions(engine, questions) -> list[Example]:
         sink: list = []
         answer = engine.ask(q.question, assessments=sink, qid=q.id)
         for a in sink:
-            if a.hard or not a.features:  # refused before any evidence: not the model's decision
-                continue
             out.append(
                 Example(
-                    features=a.features,
+                    features=_features_of(a),
                     answerable=q.answerable,
                     group="sample",
                     lang=q.lang,
                     kind="sample",
                     rules_answered=not answer.abstained,
                     qid=q.id,
+                    forced=a.hard or not a.chosen,
                 )
             )
     return out
+
+
+def _features_of(a) -> dict[str, float]:
+    """An assessment's features; a hard refusal has none (all zero: it is never trained on)."""
+    return a.features if a.features else dict.fromkeys(FEATURES, 0.0)
+
+
+def examples_from_selfqa(asked) -> list[Example]:
+    """Self-QA cases (``irqa.eval.selfqa.Asked``) as examples: answerable ones are positives, the
+    left-out-record and other-company ones negatives; grouped by the company the question came
+    from (its other-company version too: it was written for that company)."""
+    out = []
+    for x in asked:
+        if not x.assessments:
+            continue
+        a = x.assessments[0]  # a self-QA case names one company at most: one assessment
+        out.append(
+            Example(
+                features=_features_of(a),
+                answerable=x.case.kind == "answerable",
+                group=x.case.gold.code,
+                lang=x.case.lang,
+                kind=x.case.kind,
+                rules_answered=not x.answer.abstained,
+                qid=x.case.id,
+                forced=a.hard or not a.chosen,
+                quote_ok=x.quote_ok(),
+            )
+        )
+    return out
+
+
+def write_examples(examples: Sequence[Example], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for e in examples:
+            f.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
+
+
+def read_examples(path: Path) -> list[Example]:
+    return [
+        Example.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line
+    ]

@@ -102,6 +102,7 @@ from irqa.eval.jsonl import read_objects
 from irqa.eval.metrics import first_hit_rank, latency_percentiles, mean, ndcg_at_k
 from irqa.eval.results import EvalResults, PassageRow, QuestionRow, SystemResult, snippet
 from irqa.eval.runner import embed_and_tokenize
+from irqa.rag.answer import Assessment
 from irqa.rag.engine import Engine
 from irqa.rag.errors import IrqaError
 from irqa.rag.models import Answer, Filing, Hit, Passage
@@ -595,14 +596,38 @@ class _Outcome:
         return c.filing_id == g.filing_id and g.start <= c.start and c.end <= g.end
 
 
-def _ask(engine: Engine, o: _Outcome, k: int) -> None:
+@dataclass
+class Asked:
+    """One asked case with what the answerer weighed (``run_selfqa(on_asked=...)``): the training
+    cases of :mod:`irqa.eval.answerability`."""
+
+    case: Case
+    answer: Answer
+    assessments: list[Assessment]
+
+    def quote_ok(self) -> bool | None:
+        """Answerable cases: whether the quote the answerer chose — whether or not it then refused —
+        lies inside the case's own answer (None: not answerable, or nothing was quotable)."""
+        if self.case.kind != "answerable" or not self.assessments or not self.assessments[0].chosen:
+            return None
+        a, g = self.assessments[0], self.case.gold
+        first = a.chosen[0]
+        p = a.hits[first.hit_index].passage
+        spans = [c.span for c in a.chosen if c.hit_index == first.hit_index]
+        return p.filing_id == g.filing_id and all(g.start <= s.start and s.end <= g.end for s in spans)
+
+
+def _ask(engine: Engine, o: _Outcome, k: int, on_asked: Callable[[Asked], None] | None = None) -> None:
     t0 = time.perf_counter()
-    o.answer = engine.ask(o.case.question, k, company=o.case.company, qid=o.case.id)
+    sink: list[Assessment] | None = [] if on_asked else None
+    o.answer = engine.ask(o.case.question, k, company=o.case.company, qid=o.case.id, assessments=sink)
     o.ms = round((time.perf_counter() - t0) * 1000, 2)
     if o.case.kind == "answerable":  # the ask's own retrieval, all k kept (a refusal keeps 3)
         o.ranked = engine.search(o.case.question, k, company=o.case.company)
     else:
         o.ranked = list(o.answer.passages)
+    if on_asked is not None and sink is not None:
+        on_asked(Asked(o.case, o.answer, sink))
 
 
 def run_selfqa(
@@ -614,11 +639,13 @@ def run_selfqa(
     max_questions: int | None = None,
     dataset: str = "selfqa",
     tick: Tick | None = None,
+    on_asked: Callable[[Asked], None] | None = None,
 ) -> SelfQAResults:
     """Evaluate ``engine``'s index on its own investor questions (see the module docstring).
 
     ``max_questions`` keeps the first N usable investor questions (index order) and the
-    translations of those; ``tick(stage, done, total)`` reports "embed" and "ask" progress."""
+    translations of those; ``tick(stage, done, total)`` reports "embed" and "ask" progress;
+    ``on_asked`` receives every asked case with the answerer's assessments (training data)."""
     t_start = time.perf_counter()
     rule = rule or AmbiguityRule()
     cache = VectorCache(engine.config.cache_dir / "vectors.sqlite")
@@ -657,7 +684,7 @@ def run_selfqa(
 
     for o in todo:  # whole index
         if o.case.kind != "leave_out":
-            _ask(veng, o, k)
+            _ask(veng, o, k, on_asked)
             step()
     rows_of: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(corpus.view.passages):
@@ -669,7 +696,7 @@ def run_selfqa(
     for fid in sorted(left):  # one view per left-out record
         with veng.viewing(LeftOut(corpus.view, fid, rows_of[fid])):
             for o in left[fid]:
-                _ask(veng, o, k)
+                _ask(veng, o, k, on_asked)
                 step()
     names = {c: resolver.display_name(c) for c in codes}
     return _results(
