@@ -37,13 +37,12 @@ from irqa.embeddings.cache import VectorCache, text_key
 from irqa.rag.analysis import Analyzer, JiebaDictionary
 from irqa.rag.companies import extend_alias_file
 from irqa.rag.errors import FilingError, IrqaError
-from irqa.rag.ingest.chunk import chunk_filing
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.pipeline import (
     IngestProgress,
     IngestReport,
     Source,
-    check_passages,
+    chunk_checked,
     expand_paths,
     parse_bytes,
 )
@@ -57,8 +56,7 @@ def _parse_and_chunk(
     """One file → (filing, passages), or the one-line reason it cannot be ingested."""
     try:
         f = parse_bytes(src.data, src.name, limits)
-        passages = chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
-        check_passages(src.name, len(passages), 0, limits)
+        passages = chunk_checked(f, src.name, chunk_tokens, overlap_tokens, 0, limits)
     except FilingError as e:
         return str(e)
     return f, passages

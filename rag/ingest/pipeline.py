@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,12 @@ from irqa.embeddings.base import Embedder
 from irqa.embeddings.cache import VectorCache, embed_with_cache
 from irqa.rag.companies import extend_alias_file
 from irqa.rag.errors import FilingError, StoreError
-from irqa.rag.ingest.chunk import chunk_filing
+from irqa.rag.ingest.chunk import Counter, iter_passages
 from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
 from irqa.rag.ingest.parse import check_structure, parse_normalized
+from irqa.rag.ingest.tokens import count_tokens
 from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store import Store, StoreView, Upsert
 
@@ -140,8 +142,7 @@ def ingest_sources(
     for i, src in enumerate(sources, start=1):
         try:
             f = parse_bytes(src.data, src.name, limits)
-            chunks = chunk_filing(f, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
-            check_passages(src.name, len(chunks), planned, limits)
+            chunks = chunk_checked(f, src.name, chunk_tokens, overlap_tokens, planned, limits)
             parsed[f.id], chunked[f.id] = f, chunks
             planned += len(chunks)
             report.records.append(FilingSummary.of(f, len(chunks)))
@@ -234,12 +235,36 @@ def _all_unchanged(store: Store, parsed: dict[str, Filing]) -> bool:
     )
 
 
+def chunk_checked(
+    f: Filing,
+    name: str,
+    chunk_tokens: int,
+    overlap_tokens: int,
+    planned: int,
+    limits: IngestLimits,
+    count: Counter = count_tokens,
+) -> list[Passage]:
+    """The filing's passages, or ``FilingError`` as soon as they pass the per-file cap.
+
+    Chunking stops at the first passage over ``max_passages_per_filing`` (issue 25: a
+    1.5M-character upload was chunked in full, for minutes, before the cap refused it), so a
+    refusal costs at most the cap's worth of chunking; then the per-call cap, as before.
+    """
+    cap = limits.max_passages_per_filing
+    passages = list(itertools.islice(iter_passages(f, chunk_tokens, overlap_tokens, count), cap + 1))
+    check_passages(name, len(passages), planned, limits)
+    return passages
+
+
 def check_passages(name: str, n: int, planned: int, limits: IngestLimits) -> None:
-    """Refuse a file whose passages exceed the per-file cap or would exceed the per-call cap."""
+    """Refuse a file whose passages exceed the per-file cap or would exceed the per-call cap.
+
+    ``n`` may be ``cap + 1`` for "more than the cap" (``chunk_checked`` stops counting there).
+    """
     if n > limits.max_passages_per_filing:
         raise FilingError(
-            f"{name} would become {n:,} passages, more than the limit of "
-            f"{limits.max_passages_per_filing:,} for one filing (IRQA_MAX_PASSAGES_PER_FILING)"
+            f"{name} would become more than {limits.max_passages_per_filing:,} passages, the limit "
+            f"for one filing (IRQA_MAX_PASSAGES_PER_FILING)"
         )
     cap = limits.max_passages_per_ingest
     if cap is not None and planned + n > cap:
