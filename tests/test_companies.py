@@ -85,3 +85,19 @@ def test_real_filings_english_short_and_unknown_names(tmp_path, cache_dir, embed
 def test_filler_words_are_not_company_names(question, unknown, guessed):
     r = CompanyResolver(builtin_aliases(), indexed_codes={"300308"}).resolve(question, lambda t: False)
     assert (r.unknown, r.guessed) == (unknown, guessed)
+
+
+def test_opening_phrases_are_no_company_names(sample_engine):
+    """Investor questions open with phrases the subject pattern took for names (简单介绍一下…);
+    with a company filter they refused answerable questions as a "conflict" (real records: 80 of 1,391)."""
+    tags = sample_engine.snapshot().analyzer.tags
+    r = sample_engine.live().resolver
+    for q in ("简单介绍一下公司的产能情况？", "想请教一下公司的海外业务？", "公司能否介绍一下研发投入？"):
+        assert r.resolve(q, known_term=lambda t: False, tags=tags).unknown == [], q
+    # a name-like opening the corpus lacks is still another company
+    assert r.resolve("贵州茅台的营收是多少？", known_term=lambda t: False, tags=tags).unknown == ["贵州茅台"]
+    a = sample_engine.ask("简单介绍一下Turbo Fusion的功耗情况？", company="虹软科技")
+    assert "filter" not in a.answer, a.answer
+    # an unknown Chinese name with a filter goes to the evidence, which does not mention it
+    b = sample_engine.ask("贵州茅台的营收是多少？", company="虹软科技")
+    assert b.abstained and "贵州" in b.answer, b.answer
