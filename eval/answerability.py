@@ -53,6 +53,12 @@ class Example:
     forced: bool = False
     #: answerable cases: the quote the answerer chose lies in the right answer (None: unknown / n.a.)
     quote_ok: bool | None = None
+    #: a precise rule refuses (a name, period, year or figure the quote lacks): the model is not asked
+    precise: bool = False
+
+    @property
+    def decided_by_model(self) -> bool:
+        return not self.forced and not self.precise
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -75,7 +81,7 @@ def fit(
     false refusals at ``target_false_refusal``."""
     from sklearn.linear_model import LogisticRegression
 
-    examples = [e for e in examples if not e.forced]
+    examples = [e for e in examples if e.decided_by_model]
     x, y = matrix(examples)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
@@ -96,7 +102,7 @@ def fit(
 
 
 def decide(model: Answerability, examples: Sequence[Example]) -> list[bool]:
-    return [not e.forced and model.answers(e.features) for e in examples]
+    return [e.decided_by_model and model.answers(e.features) for e in examples]
 
 
 def rates(examples: Sequence[Example], answered: Sequence[bool]) -> dict[str, float | int | None]:
@@ -195,6 +201,7 @@ def examples_from_questions(engine, questions) -> list[Example]:
                     rules_answered=not answer.abstained,
                     qid=q.id,
                     forced=a.hard or not a.chosen,
+                    precise=bool(a.precise),
                 )
             )
     return out
@@ -225,6 +232,7 @@ def examples_from_selfqa(asked) -> list[Example]:
                 qid=x.case.id,
                 forced=a.hard or not a.chosen,
                 quote_ok=x.quote_ok(),
+                precise=bool(a.precise),
             )
         )
     return out
@@ -241,3 +249,56 @@ def read_examples(path: Path) -> list[Example]:
     return [
         Example.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line
     ]
+
+
+# the hand rules, replayed from the features ------------------------------------------------------
+#: the answerer's evidence rules (``irqa.rag.answer.Answerer``), by the features that decide them;
+#: the first four are *precise* (they refuse whatever the model says), the last two *fuzzy*
+RULES: tuple[str, ...] = ("names", "times", "other_years", "figure", "coverage", "dissimilar")
+PRECISE_RULES = RULES[:4]
+
+
+def rule_refuses(
+    rule: str, f: dict[str, float], min_coverage: float = 0.5, abstain_below: float = 0.78
+) -> bool:
+    """Whether one rule refuses, from an example's features (:func:`replay_agreement` checks that
+    this replays the answerer)."""
+    if rule == "names":
+        return f["missing_names"] > 0
+    if rule == "times":
+        return f["missing_times"] > 0
+    if rule == "other_years":
+        return f["other_years"] > 0
+    if rule == "figure":
+        return f["asks_number"] > 0 and f["figure_quoted"] == 0
+    if rule == "coverage":
+        return f["passage_coverage"] < min_coverage
+    if rule == "dissimilar":
+        return f["cos_best"] < abstain_below or (f["lexical_any"] == 0 and f["cos_best"] < 0.90)
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def rules_answer(e: Example, rules: Sequence[str] = RULES, **params: float) -> bool:
+    """The hand rules' decision with only ``rules`` in force."""
+    return not e.forced and not any(rule_refuses(r, e.features, **params) for r in rules)
+
+
+def replay_agreement(examples: Sequence[Example]) -> float:
+    """Share of examples whose replayed rules decide as the answerer did (1.0 expected)."""
+    same = [rules_answer(e) == e.rules_answered for e in examples]
+    return sum(same) / len(same) if same else 1.0
+
+
+def with_precise(examples: Sequence[Example], rules: Sequence[str]) -> list[Example]:
+    """The examples with only ``rules`` as the precise rules (the hybrid's ablation)."""
+    return [dataclasses.replace(e, precise=any(rule_refuses(r, e.features) for r in rules)) for e in examples]
+
+
+def rules_ablation(examples: Sequence[Example]) -> dict[str, dict]:
+    """The rules' figures with all of them, each one removed, and none."""
+    out = {"all rules": rates(examples, [rules_answer(e) for e in examples])}
+    for r in RULES:
+        kept = [x for x in RULES if x != r]
+        out[f"without {r}"] = rates(examples, [rules_answer(e, kept) for e in examples])
+    out["no rules"] = rates(examples, [rules_answer(e, ()) for e in examples])
+    return out

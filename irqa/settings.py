@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="Who decides whether the passages answer: 'builtin' (the shipped learned model, "
         "rag/data/answerability.json), 'rules' (the hand rules alone), or a model JSON file.",
     )
+    quote_weights: str = Field(
+        "builtin",
+        description="How quotable sentences are scored: 'builtin' (the shipped learned weights, "
+        "rag/data/quote_weights.json), 'hand' (the hand-set weights), or a weights JSON file.",
+    )
 
     # limits (README "Security and limits"; each one stopped a real attack or accident)
     # generative answers (any OpenAI-compatible server: vLLM, llama.cpp, Ollama, a hosted API)

@@ -81,6 +81,7 @@ def engine_config(s: Settings, *, one_question: bool = False) -> EngineConfig:
         llm=llm_config(s),
         dictionary_on_demand=one_question,
         answerability=s.answerability,
+        quote_weights=s.quote_weights,
     )
 
 

@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from irqa.rag.answerability import Answerability, latin_share
 from irqa.rag.companies import Resolution
 from irqa.rag.evidence import QuestionTerms, has_number, question_terms
 from irqa.rag.models import Answer, Citation, Hit, Passage, Span
+from irqa.rag.quote_scoring import QuoteWeights
 from irqa.rag.quotes import Unit, header_fields_asked, units
 
 _SHORT_LEAD = 40  # characters: a quote this short takes its next sentence along
@@ -68,9 +70,13 @@ class Assessment:
     terms: QuestionTerms
     chosen: list[_Candidate]  # the quote it would give, best first ([] when nothing is quotable)
     reason: str | None  # the rules' reason to refuse, or None
+    #: a reason no answerability model overrides (a name, period, year or figure the quote lacks)
+    precise: str | None = None
     hard: bool = False  # a reason no evidence overrides (company not indexed, filter conflict, no hits)
     assumed: str | None = None  # the company code assumed for a name irqa does not know
     features: dict[str, float] = field(default_factory=dict)  # for the answerability model
+    #: every embedded candidate unit, with its quote features (for learning the quote weights)
+    candidates: list[_Candidate] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +89,8 @@ class _Candidate:
     score: float = 0.0
     coverage: float = 0.0  # key terms in the unit and its passage's question/heading
     evidence: float = 0.0  # the score without the cosine
+    features: dict[str, float] = dataclasses.field(default_factory=dict)  # ``QUOTE_FEATURES``
+    cosine: float | None = None  # to the question, once embedded
 
 
 def assumed_company(hits: list[Hit], top: int = 5) -> str | None:
@@ -108,10 +116,13 @@ class Answerer:
         section: Callable[[Passage], str] | None = None,
         answerability: Answerability | None = None,
         sink: list[Assessment] | None = None,
+        quote_weights: QuoteWeights | None = None,
     ) -> None:
         """``answerability``: the model that decides whether the evidence answers (None: the rules).
-        ``sink``: every assessment is appended to it, with all features computed (for training)."""
+        ``sink``: every assessment is appended to it, with all features computed (for training).
+        ``quote_weights``: how sentences are scored (default: the hand weights)."""
         self.embedder = embedder
+        self.quote_weights = quote_weights or QuoteWeights.hand()
         self.answerability = answerability
         self.sink = sink
         self.analyzer = analyzer  # the index's: question terms and word overlap as the index sees them
@@ -147,8 +158,14 @@ class Answerer:
             return f"The indexed filings say nothing about {'/'.join(times)} here; the nearest passages are listed below."
         return None
 
-    def _unsupported(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> str | None:
-        """Why the chosen quote does not answer the question, or None when it does."""
+    def _unsupported(
+        self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]
+    ) -> tuple[str | None, str | None]:
+        """Why the chosen quote does not answer the question: ``(precise, fuzzy)`` reasons, each None
+        when that kind of rule passes. *Precise* rules name what the quote lacks — another year than
+        the one asked, no figure for a figure question — and refuse whatever the answerability model
+        says; the *fuzzy* one (too few key terms in the passage) is one of the model's features, and
+        decides alone only without a model (the ablation in the README says why each is which)."""
         if not chosen:  # nothing quotable (e.g. only participant lists matched)
             evidence = "\n".join(h.passage.embed_text() for h in hits[: self.params.passages])
             missing = terms.missing_topics(evidence)
@@ -156,26 +173,29 @@ class Answerer:
                 return (
                     f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
                     "this question; the nearest passages are listed below."
-                )
-            return "The indexed filings do not answer this question; the nearest passages are listed below."
+                ), None
+            return _NOT_ANSWERED, None
         best = max(chosen, key=lambda c: c.score)
         if terms.other_years(best.text):  # "2022 年…分红预案" does not answer a question about 2023
             years = "/".join(t.label for t in terms.times)
             return (
                 f"The indexed filings say nothing about {years} here; the nearest passages are listed below."
+            ), None
+        if terms.asks_number and not self._figures(terms, chosen, hits):
+            what = "、".join(t.label for t in terms.names + terms.topics) or "this"
+            return (
+                f"The indexed filings give no figure for {what}; the nearest passages are listed below.",
+                None,
             )
         passage = hits[best.hit_index].passage
         context = passage.embed_text()
         if terms.coverage(context) < self.params.min_coverage:
             missing = terms.missing_topics(context)
-            return (
+            return None, (
                 f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
                 "this question; the nearest passages are listed below."
             )
-        if terms.asks_number and not self._figures(terms, chosen, hits):
-            what = "、".join(t.label for t in terms.names + terms.topics) or "this"
-            return f"The indexed filings give no figure for {what}; the nearest passages are listed below."
-        return None
+        return None, None
 
     def _figures(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> list[_Candidate]:
         """The chosen sentences that give the asked-for figure for the asked-for name and period."""
@@ -223,16 +243,28 @@ class Answerer:
                 ignore = ignore | frozenset(resolution.guessed)
         terms = question_terms(question, self.analyzer, ignore)
         if hard:
-            return Assessment(hits, terms, [], hard, hard=True, assumed=assumed)
+            return Assessment(hits, terms, [], hard, precise=hard, hard=True, assumed=assumed)
         silent = self._silent(terms, hits)
         full = self.answerability is not None or self.sink is not None
         if silent and not full:  # the rules alone: no need to look further
-            return Assessment(hits, terms, [], silent, assumed=assumed)
-        chosen = self._choose(question, query or question, terms, hits[: self.params.passages])
+            return Assessment(hits, terms, [], silent, precise=silent, assumed=assumed)
+        pool: list[_Candidate] | None = [] if self.sink is not None else None
+        chosen = self._choose(question, query or question, terms, hits[: self.params.passages], pool)
+        precise, fuzzy = self._unsupported(terms, chosen, hits)
+        precise = silent or precise
         # the most specific reason first: what is missing, then "not similar enough"
-        reason = silent or self._unsupported(terms, chosen, hits) or self._dissimilar(hits)
+        reason = precise or fuzzy or self._dissimilar(hits)
         features = self._features(question, terms, chosen, hits) if full else {}
-        return Assessment(hits, terms, chosen, reason, assumed=assumed, features=features)
+        return Assessment(
+            hits,
+            terms,
+            chosen,
+            reason,
+            precise=precise,
+            assumed=assumed,
+            features=features,
+            candidates=pool or [],
+        )
 
     def answer(
         self,
@@ -255,8 +287,8 @@ class Answerer:
             self.sink.append(a)
         if a.hard or not a.chosen:
             return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
-        if self.answerability is not None:
-            if not self.answerability.answers(a.features):
+        if self.answerability is not None:  # the precise rules, then the model instead of the fuzzy ones
+            if a.precise or not self.answerability.answers(a.features):
                 return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
         elif a.reason:
             return self._abstain(qid, question, a.reason, a.hits)
@@ -323,17 +355,25 @@ class Answerer:
                 cands.append(c)
         return cands
 
-    def _choose(self, question: str, query: str, terms: QuestionTerms, hits: list[Hit]) -> list[_Candidate]:
+    def _choose(
+        self,
+        question: str,
+        query: str,
+        terms: QuestionTerms,
+        hits: list[Hit],
+        pool: list[_Candidate] | None = None,
+    ) -> list[_Candidate]:
         """The best-supported unit, its close neighbours, and a better unit of another passage.
 
-        A unit's score: cosine to the question + 0.15 × key-term coverage of the unit (with its
-        passage's investor question/heading) + 0.10 × coverage of the whole passage + 0.05 × the
-        passage's share of the best fused score + 0.10 for a figure when one is (likely) asked for + 0.10
-        for a header field the question asks about.
+        A unit's score: its cosine to the question + the :class:`~irqa.rag.quote_scoring.QuoteWeights`
+        over its evidence (key-term coverage of the unit with its passage's investor question and of
+        the whole passage, the passage's share of the best fused score and its rank, a figure when
+        one is (likely) asked for, a header field the question asks about, the periods …).
 
         With ``embed_units`` set, only that many units — the best by everything but the cosine, plus
         the passage's own cosine — are embedded, then the chosen unit's neighbours as the quote grows,
-        so that whether they join it is decided exactly as without the limit.
+        so that whether they join it is decided exactly as without the limit. ``pool`` receives every
+        embedded unit (training the weights).
         """
         cands = self._candidates(question, terms, hits)
         if not cands:
@@ -343,30 +383,37 @@ class Answerer:
         passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
         asked = header_fields_asked(question)
         qtok = set(self.analyzer.tokenize(query))
-        evidence = []
         for c in cands:
+            h = hits[c.hit_index]
             overlap = len(qtok & set(self.analyzer.tokenize(c.text))) / len(qtok) if qtok else 0.0
-            evidence.append(
-                0.15 * terms.coverage(f"{c.text}\n{hits[c.hit_index].passage.question}", weights)
-                + 0.10 * passage_cov[c.hit_index]
-                + 0.05 * max(hits[c.hit_index].score, 0.0) / top
-                + 0.03 * overlap
-                + (0.10 if terms.prefers_number and has_number(c.text) else 0.0)
-                + (0.10 if c.field and c.field in asked else 0.0)
-                + 0.05 * terms.time_coverage(c.text)
-                - (0.10 if terms.other_years(c.text) else 0.0)
-            )
+            c.features = {
+                "unit_coverage": terms.coverage(f"{c.text}\n{h.passage.question}", weights),
+                "passage_coverage": passage_cov[c.hit_index],
+                "fused_share": max(h.score, 0.0) / top,
+                "token_overlap": overlap,
+                "number_wanted": float(terms.prefers_number and has_number(c.text)),
+                "field_asked": float(bool(c.field and c.field in asked)),
+                "time_coverage": terms.time_coverage(c.text),
+                "other_years": float(terms.other_years(c.text)),
+                "passage_cos": h.dense or 0.0,
+                "rank": float(c.hit_index),
+                "lead": float(c.order == 0),
+                "length": math.log1p(len(c.text)),
+            }
         qv = self.embedder.embed_queries([query])[0]
-        for c, e in zip(cands, evidence, strict=True):
+        for c in cands:
             c.score = -math.inf  # not embedded (yet): never quoted
-            c.evidence = e
+            c.evidence = self.quote_weights.evidence(c.features)
 
         def embed(some: list[_Candidate]) -> None:
             some = [c for c in some if c.score == -math.inf]
             if some:
                 vecs = embed_with_cache(self.embedder, [c.text for c in some], self.cache)[0]
                 for c, s in zip(some, vecs @ qv, strict=True):
-                    c.score = float(s) + c.evidence
+                    c.cosine = float(s)
+                    c.score = c.cosine + c.evidence
+                    if pool is not None:
+                        pool.append(c)
 
         limit = self.params.embed_units
         if limit and len(cands) > limit:

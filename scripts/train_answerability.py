@@ -43,11 +43,11 @@ from irqa.wiring import embedder_factory, engine_config, query_embedder_factory 
 SAMPLE_DEV = Path(__file__).resolve().parents[1] / "eval" / "data" / "sample_dev.jsonl"
 
 
-def _engine(tmp: Path, name: str) -> Engine:
+def selfqa_engine(tmp: Path, name: str, **config) -> Engine:
+    """A throwaway engine under ``tmp`` whose answers the rules decide (``config``: more fields)."""
     s = Settings()
-    config = dataclasses.replace(
-        engine_config(s), index=tmp / name, store=None, aliases=None, answerability="rules"
-    )
+    base = dataclasses.replace(engine_config(s), index=tmp / name, store=None, aliases=None)
+    config = dataclasses.replace(base, **{"answerability": "rules", **config})
     return Engine(config, embedder_factory(s), query_embedder_factory(s, resident=True))
 
 
@@ -57,14 +57,14 @@ def collect(records: list[Path], translations: Path | None) -> tuple[list[ans.Ex
 
     with tempfile.TemporaryDirectory(prefix="irqa-train-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        real = _engine(Path(tmp), "real")
+        real = selfqa_engine(Path(tmp), "real")
         t0 = time.perf_counter()
         report = real.ingest_paths(records)
         print(f"ingested {len(records)} paths in {time.perf_counter() - t0:.0f} s; failed: {report.failed}")
         asked: list = []
         run_selfqa(real, load_translations(translations or TRANSLATIONS), on_asked=asked.append)
         real_examples = ans.examples_from_selfqa(asked)
-        sample = _engine(Path(tmp), "sample")
+        sample = selfqa_engine(Path(tmp), "sample")
         sample.ingest_paths(sorted(sample_dir().glob("*.txt")))
         sample_examples = ans.examples_from_questions(sample, load_questions(SAMPLE_DEV))
     return real_examples, sample_examples
@@ -116,10 +116,33 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(f"{name} rules", r))
             print(_row(f"{name} learned", ll))
             report["slices"][name] = {"rules": r, "learned": ll}
-    report["ablation"] = ans.ablation(real, target)
-    print("ablation (feature removed → LOCO figures):")
-    for f, fig in report["ablation"].items():
+    report["replay_agreement"] = {"real": ans.replay_agreement(real), "sample": ans.replay_agreement(sample)}
+    print(f"rules replayed from the features agree with the answerer: {report['replay_agreement']}")
+    report["feature_ablation"] = ans.ablation(real, target)
+    print("feature ablation (feature removed → LOCO figures):")
+    for f, fig in report["feature_ablation"].items():
         print(_row(f"- {f}", fig))
+    report["rules_ablation"] = {}
+    print("rules ablation (the rules alone; real records, then the sample dev set):")
+    for name, ex in (
+        ("real", real),
+        ("sample", sample),
+        *((f"real:{lang}", [e for e in real if e.lang == lang]) for lang in ("zh", "en", "mixed")),
+    ):
+        report["rules_ablation"][name] = ans.rules_ablation(ex)
+        for rule, fig in report["rules_ablation"][name].items():
+            print(_row(f"{name} {rule}", fig))
+    report["precise_ablation"] = {}
+    print("precise rules with the model (each one handed to the model instead):")
+    for rule in ("none", *ans.PRECISE_RULES):
+        kept = [r for r in ans.PRECISE_RULES if r != rule]
+        ex_real, ex_sample = ans.with_precise(real, kept), ans.with_precise(sample, kept)
+        got, _ = ans.leave_one_company_out(ex_real, target, c)
+        m = ans.fit(ex_real, target, c)
+        fig = {"real": ans.rates(ex_real, got), "sample": ans.rates(ex_sample, ans.decide(m, ex_sample))}
+        report["precise_ablation"][f"without {rule}"] = fig
+        print(_row(f"real   without {rule}", fig["real"]))
+        print(_row(f"sample without {rule}", fig["sample"]))
 
     model = ans.fit(real, target, c)
     sample_rules = [e.rules_answered for e in sample]
