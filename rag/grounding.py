@@ -5,14 +5,24 @@ company, or cite nothing. Each sentence of its reply is checked on its own:
 
 - it cites at least one passage it was given (``[n]`` markers, ``n`` among the given numbers);
 - every number in it (amounts, percentages, counts, dates; Arabic digits, Chinese numerals before
-  a unit such as 两家/第三季度, English number and month words) occurs in a cited passage;
+  a unit such as 两家/第三季度, English number and month words) is a figure a cited passage
+  states (``irqa.rag.figures``): the same value × scale in the same unit (7元 is not 7亿元, nor
+  7%), on the same per-share basis (每10股 7元 is not a 7元 total), for the same measure (the
+  营业收入/净利润/现金红利, period, region or segment named before the number must be named
+  before the passage's number) and not in the opposite direction (增长 vs 下降). Header fields
+  (证券代码, 编号, the record's date) hold dates and codes as printed, never an amount: the code
+  002415 is not evidence for "2415元";
+- it does not deny what a cited passage states (没有/未/不/无/no/not + a phrase the passage
+  states only positively: "没有分红预案" against "分红预案是…"), nor state what the passages
+  only deny ("与Open AI合作" against "没有跟 Open AI 合作");
 - every named entity in it (Latin proper nouns and acronyms, jieba's person/place/organization
   names, company names from the alias table) occurs in a cited passage, its header facts or its
   company's names — and a company it names is the company of a cited passage.
 
-Sentences that fail are not served; they are reported verbatim. The check is deliberately
-literal: a figure the passage does not print ("0.18" for "18%", "120 million" for "1.2亿") fails,
-which costs a sentence, never trust.
+Sentences that fail are not served; they are reported verbatim. Equalities are accepted only
+where arithmetic proves them ("1.2亿元" = "12000万元" = "120 million yuan"); anything else the
+passage does not print ("0.18" for "18%", "65.6亿" for "65.55亿") fails, which costs a sentence,
+never trust.
 
 Example::
 
@@ -30,6 +40,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from irqa.rag.analysis.stopwords import MONTHS_EN, NOT_NAMES_EN
+from irqa.rag.figures import CLAUSE_END, PERIODS, Figure, figures, header_figures, measures, supports
+from irqa.rag.figures import CN_NUMERAL as _CN_NUMERAL
+from irqa.rag.figures import CN_UNIT_AFTER as _CN_UNIT_AFTER
+from irqa.rag.figures import EN_NUMBERS as _EN_NUMBERS
+from irqa.rag.figures import cn_value as _cn_value
 from irqa.rag.glossary import glossary
 from irqa.rag.ingest.chunk import sentence_spans
 from irqa.rag.models import Passage, Span
@@ -48,40 +63,8 @@ _END = re.compile(
 _PARTIAL_MARKER = re.compile(r"[\[【\d\s,，、\]】]*")  # "[", "[1", "[1][": markers still arriving
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)、]|\(\d+\))\s+")
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:,\d{3})*(?:\.\d+)?")
-_CN_DIGITS = dict(zip("零一二三四五六七八九", range(10), strict=True)) | {"〇": 0, "两": 2}
-_CN_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
-_CN_UNIT_AFTER = re.compile(r"[个家年月日号季度倍名款项位人次条种成亿万元%％]")
-_EN_NUMBERS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_EN_NUMBERS.pop("zero")
-_EN_NUMBERS.pop("one")  # "one of the…" is rarely a count
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&'’\-]*[A-Za-z0-9]|[A-Za-z]")
+_CURRENCY_WORDS = {"rmb", "cny", "usd", "hkd", "eur", "jpy"}  # units, checked with their numbers
 _ENTITY_FLAGS = ("nr", "ns", "nt", "nz")
 
 
@@ -95,7 +78,8 @@ class Source:
 
     @property
     def facts(self) -> str:
-        """What the company said, and the record's header facts: the only source of numbers.
+        """What the company said, and the record's header facts (numbers come from these two
+        alone, the header's only as dates and codes: see ``_held``).
 
         The investor's question is left out: a figure an investor suggests is not a disclosure.
         """
@@ -199,27 +183,6 @@ def _norm_number(s: str) -> str:
         return s
 
 
-def _cn_value(run: str) -> int | None:
-    """The value of a Chinese numeral run (三 → 3, 十二 → 12, 两千三百 → 2300); None if malformed."""
-    digits = _CN_DIGITS
-    units = {"十": 10, "百": 100, "千": 1000}
-    big = {"万": 10_000, "亿": 100_000_000}
-    total, section, digit = 0, 0, None
-    for c in run:
-        if c in digits:
-            digit = digits[c] if digit is None else digit * 10 + digits[c]
-        elif c in units:
-            section += (1 if digit is None else digit) * units[c]
-            digit = None
-        elif c in big:
-            section += digit or 0
-            total += (section or 1) * big[c]
-            section, digit = 0, None
-        else:
-            return None
-    return total + section + (digit or 0)
-
-
 def numbers(text: str, *, lenient: bool = False) -> set[str]:
     """The numbers a text states, normalized ("1,200.50" → "1200.5", "08" → "8", 两家 → "2").
 
@@ -253,7 +216,7 @@ def entities(text: str, tag: Tagger) -> set[str]:
         for i, m in enumerate(_LATIN_WORD.finditer(sentence)):
             w = m.group().strip("'’-")
             lw = w.lower()
-            if lw in NOT_NAMES_EN or lw in _EN_NUMBERS or lw in MONTHS_EN:
+            if lw in NOT_NAMES_EN or lw in _EN_NUMBERS or lw in MONTHS_EN or lw in _CURRENCY_WORDS:
                 continue
             if len(w) == 1 or re.fullmatch(r"[QH]\d", w):  # a letter; Q3/H1 are numbers, checked as such
                 continue
@@ -292,10 +255,8 @@ def check_sentence(
     cited = [sources[n] for n in cites]
     evidence = "\n".join(s.evidence for s in cited)
     low_evidence = evidence.lower()
-    held = numbers("\n".join(s.facts for s in cited), lenient=True)
-    missing = sorted(numbers(text) - held)
-    if missing:
-        out.problems.append(f"numbers not in the cited passages: {missing}")
+    out.problems += _figure_problems(text, cited)
+    out.problems += _polarity_problems(text, [s.passage.text for s in cited], tag)
     covered: list[tuple[int, int]] = []
     codes = {s.passage.code for s in cited}
     for a, b, code in mentions(text) if mentions else []:
@@ -310,6 +271,226 @@ def check_sentence(
     if absent:
         out.problems.append(f"names not in the cited passages: {absent}")
     return out
+
+
+def _held(source: Source) -> list[Figure]:
+    """The figures a cited passage holds: its text's, and its header's (never evidence for amounts)."""
+    p = source.passage
+    date = [p.date.isoformat(), f"{p.date.year}年{p.date.month}月{p.date.day}日"] if p.date else []
+    header = [p.title, p.company, p.code, p.record_no, *date, *source.names]  # Insta360's 360 is a name
+    return figures(p.text, lenient=True) + header_figures(header)
+
+
+def _figure_problems(text: str, cited: list[Source]) -> list[str]:
+    """Each number of the sentence against the cited passages' figures: value × scale, unit,
+    per-share basis, direction and what it measures (``irqa.rag.figures.supports``)."""
+    held = [f for s in cited for f in _held(s)]
+    names = [n for s in cited for n in (*s.names, s.passage.company)]
+    missing: list[str] = []
+    misread: list[str] = []
+    for claim in figures(text):
+        reasons = [supports(h, claim, names) for h in held]
+        if None in reasons:
+            continue
+        near = [r for r in reasons if r != "value"]
+        if not near:
+            missing.append(claim.label)
+        else:
+            misread.append(f"{claim.label}: {next((r for r in near if not r.startswith('unit')), near[0])}")
+    problems = []
+    # a period is a claim even without an amount: "shipping in Q4" against 第三季度, H2 against 上半年
+    said = measures("\n".join(f"{s.passage.title}\n{s.passage.text}" for s in cited))
+    periods = sorted((measures(text) & PERIODS) - said)
+    if periods:
+        problems.append(f"periods not in the cited passages: {periods}")
+    if missing:
+        problems.append(f"numbers not in the cited passages: {missing}")
+    if misread:
+        problems.append(f"numbers the cited passages do not state this way: {misread}")
+    return problems
+
+
+# negation -------------------------------------------------------------------------------------
+
+
+def _words(s: str) -> frozenset[str]:
+    return frozenset(s.split())
+
+
+#: negators, as jieba tokens (so 不断, 未来, 无人机, 非常 are not negations)
+_NEG_ZH = _words(
+    "不 没 没有 未 无 非 并未 尚未 并不 并没有 不会 不是 未能 暂无 暂未 从未 毫无 未曾 并非 不再 无法 "
+    "不能 并无 均未 均无 未有 从不 别无 不曾 不予 无需 不必 还没 还没有 尚无"
+)
+_NEG_FIRST = re.compile(f"[{''.join(sorted({w[0] for w in _NEG_ZH}))}]")
+_NEG_EN = re.compile(
+    r"(?<![A-Za-z])(?:no|not|never|none|without|neither|nor|cannot|[a-z]+n[’']t)(?![A-Za-z])", re.I
+)
+#: words between a negator and what it denies (没有任何…, 未进行…, has not paid a …)
+_LIGHT = _words(
+    "有 任何 什么 太 很 再 会 能 过 了 到 在 将 去 进行 提出 实施 开展 发生 存在 做 作 出现 一个 还 也 都 "
+    "a an the any yet currently also only have has had be been being is are was were do does did to "
+    "pay paid propose proposed announce announced declare declared distribute distributed issue issued "
+    "offer offered make made provide provided"
+)
+_CONTENT_FLAGS = ("n", "v", "a", "j", "l", "i", "eng")
+
+
+@dataclass
+class _Polarity:
+    """A text's negations: the spans they cover, and the phrases they deny."""
+
+    text: str
+    regions: list[tuple[int, int]] = field(default_factory=list)
+    denied: list[tuple[str, str, str]] = field(default_factory=list)  # (negator, phrase, head word)
+
+    def negated(self, pos: int) -> bool:
+        return any(a <= pos < b for a, b in self.regions)
+
+    def occurrences(self, phrase: str) -> list[int]:
+        """Where the phrase occurs, spaces aside ("Open AI 合作" is "与Open AI合作"'s too)."""
+        chars = [c for c in phrase.lower() if not c.isspace()]
+        if not chars:
+            return []
+        pattern = r"\s*".join(map(re.escape, chars))
+        return [m.start() for m in re.finditer(pattern, self.text.lower())]
+
+    def states(self, phrase: str) -> bool:
+        """The phrase occurs, never inside a negation: the text states it positively."""
+        hits = self.occurrences(phrase)
+        return bool(hits) and not any(self.negated(i) for i in hits)
+
+    def only_denies(self, phrase: str) -> bool:
+        hits = self.occurrences(phrase)
+        return bool(hits) and all(self.negated(i) for i in hits)
+
+
+def _clause_end(text: str, pos: int) -> int:
+    m = CLAUSE_END.search(text, pos)
+    return m.start() if m else len(text)
+
+
+def _light(t: tuple[str, str, int]) -> bool:
+    """A token between a negator and what it denies: a light verb, adverb, pronoun, particle,
+    number, time word or measure word (没有|任何|分红, 未|提出|2022|年|分红)."""
+    return t[0] in _LIGHT or not t[0].strip() or t[1][:1] in ("d", "r", "u", "m", "t", "q")
+
+
+def _polarity(text: str, tag: Tagger) -> _Polarity:
+    """Where ``text`` negates, and what: a negator covers the rest of its clause; the phrase it
+    denies is the run of (at most three) content words right after it (没有|分红预案, 暂无|回购计划,
+    未提出2022年|分红预案: light verbs, numbers and adverbs skipped)."""
+    out = _Polarity(text)
+    toks: list[tuple[str, str, int]] = []
+    start = 0
+    # only clauses with a negator's first character are tagged: a passage's other clauses cannot
+    # negate, and tagging whole passages for every sentence checked would cost the most
+    for m in [*CLAUSE_END.finditer(text), None]:
+        end = m.end() if m else len(text)
+        clause, pos = text[start:end], start
+        if _NEG_FIRST.search(clause):
+            for w, f in tag(clause):
+                i = text.find(w, pos)
+                i = pos if i < 0 else i
+                toks.append((w, f, i))
+                pos = i + len(w)
+        start = end
+    for k, (w, _f, i) in enumerate(toks):
+        if w not in _NEG_ZH:
+            continue
+        end = _clause_end(text, i + len(w))
+        out.regions.append((i + len(w), end))
+        j = k + 1
+        while j < len(toks) and toks[j][2] < end and _light(toks[j]):
+            j += 1
+        obj = -1  # 没有跟 Open AI 合作: the verb is denied, of its object ("Open AI 合作")
+        if j < len(toks) and toks[j][1].startswith("p"):
+            obj = toks[j + 1][2] if j + 1 < len(toks) else -1
+            j = next(
+                (x for x in range(j + 1, min(j + 7, len(toks))) if toks[x][1].startswith("v")), len(toks)
+            )
+        run: list[tuple[str, str, int]] = []
+        while j < len(toks) and toks[j][2] < end and len(run) < 3:
+            t = toks[j]
+            if not t[0].strip() and run:
+                j += 1
+                continue
+            if t[0] in _LIGHT or not t[1].startswith(_CONTENT_FLAGS) or t[0] in _NEG_ZH:
+                break
+            run.append(t)
+            j += 1
+        if run:
+            # the whole run, not its last noun alone: 不再扩大人员编制 denies the expansion, while
+            # the passage may well name 人员编制 as its topic
+            stop = run[-1][2] + len(run[-1][0])
+            phrase = text[run[0][2] : stop].strip()
+            if len(phrase) >= 2:
+                out.denied.append((w, phrase, run[0][0]))
+            if 0 <= obj < run[0][2]:
+                out.denied.append((w, text[obj:stop].strip(), run[0][0]))
+    for m in _NEG_EN.finditer(text):
+        if re.match(r"\s+only\b", text[m.end() :], re.I):  # "not only … but also" affirms
+            continue
+        end = _clause_end(text, m.end())
+        out.regions.append((m.end(), end))
+        words = [w for w in re.finditer(r"[A-Za-z][A-Za-z&'’-]*", text[m.end() : end])]
+        words = [w for w in words if w.group().lower() not in _LIGHT]
+        if words:
+            head = words[0].group()
+            phrase = " ".join(w.group() for w in words[:3])
+            out.denied.append((m.group(), head, head))
+            for n in (3, 2):
+                key = " ".join(w.group().lower() for w in words[:n])
+                if len(words) >= n and key in glossary():
+                    out.denied.append((m.group(), phrase, key))
+                    break
+    return out
+
+
+def _renderings(term: str) -> list[str]:
+    """A denied or stated term in every form a passage may print it: itself and, for an English
+    term, its glossary renderings (dividend → 分红, 现金红利)."""
+    return [term, *glossary().get(term.lower(), [])]
+
+
+def _polarity_problems(text: str, passages: list[str], tag: Tagger) -> list[str]:
+    """A sentence that denies what the cited passages state (海康威视没有分红预案 against 分红预案是
+    每10股派发现金红利7元), or states what they only deny (有回购计划 against 暂无回购计划)."""
+    claim = _polarity(text, tag)
+    cited = [_polarity(p, tag) for p in passages]
+    whole = _Polarity("\n".join(passages))
+    shift = 0
+    for c in cited:  # the passages' negations, in the joined text
+        whole.regions += [(a + shift, b + shift) for a, b in c.regions]
+        whole.denied += c.denied
+        shift += len(c.text) + 1
+    problems: list[str] = []
+    for neg, phrase, head in claim.denied:
+        forms = _renderings(head) if neg.isascii() else [phrase]  # English: its Chinese renderings
+        stated = next((f for f in forms if whole.states(f)), None)
+        if stated:
+            problems.append(f"denies what the cited passages state: {neg} {phrase} (the passage: {stated})")
+    terms = _glossary_terms(text) if whole.denied else []
+    for neg, phrase, _head in whole.denied:
+        if not whole.only_denies(phrase):
+            continue
+        said = [i for i in claim.occurrences(phrase) if not claim.negated(i)]
+        english = [
+            t for t, rendered in terms if phrase in rendered and not claim.negated(text.lower().find(t))
+        ]
+        if said or english:
+            problems.append(f"states what the cited passages deny: {neg}{phrase}")
+    return sorted(set(problems), key=problems.index)
+
+
+def _glossary_terms(text: str) -> list[tuple[str, list[str]]]:
+    """The glossary's English terms in ``text`` and their Chinese renderings."""
+    if not re.search(r"[A-Za-z]{2,}", text):
+        return []
+    low = text.lower()
+    return [
+        (t, r) for t, r in glossary().items() if re.search(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])", low)
+    ]
 
 
 def _inside(text: str, term: str, spans: list[tuple[int, int]]) -> bool:

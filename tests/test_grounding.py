@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from irqa.rag.analysis import Analyzer
+from irqa.rag.figures import figures, supports
 from irqa.rag.grounding import (
     SentenceStream,
     Source,
@@ -14,10 +15,15 @@ from irqa.rag.grounding import (
     entities,
     markers,
     numbers,
+    passage_sentences,
     split_sentences,
     support,
 )
+from irqa.rag.ingest.chunk import chunk_filing
+from irqa.rag.ingest.pipeline import parse_file
 from irqa.rag.models import Passage
+
+from tests.helpers import ARCSOFT, HIKVISION, INSTA360
 
 REVENUE = (
     "虹软科技2024年半年度营业收入3.81亿元，同比上升11.97%；归母净利润6,145.89万元，同比上升22.82%。"
@@ -162,3 +168,192 @@ def test_the_quote_is_the_supporting_sentence():
     assert p.text[span.start - p.start : span.end - p.start].startswith(
         "截至2024年6月30日，公司研发人员595人"
     )
+
+
+# grounded but wrong (issue 25 item 2): the digits occur in the passage, the claim does not ------
+
+#: the real 海康威视 record, parsed and chunked by irqa: the passages an engine would cite
+HIK = chunk_filing(parse_file(HIKVISION))
+HIK_NAMES = ("海康威视", "Hikvision")
+
+
+def hik(needle: str) -> Passage:
+    (p,) = [p for p in HIK if needle in p.text]
+    return p
+
+
+HIK_SOURCES = {
+    1: Source(1, hik("派发现金红利 7 元"), HIK_NAMES),  # 每 10 股派发现金红利 7 元 … 约 65.55 亿元
+    2: Source(2, hik("831.66 亿元"), HIK_NAMES),  # 营业总收入 831.66 亿元 … 净利润 128.37 亿元 … 下降 23.59%
+    3: Source(3, hik("161.35 亿元"), HIK_NAMES),  # PBG 实现营收 161.35 亿元
+    4: Source(4, hik("220.32 亿元"), HIK_NAMES),  # 海外主业收入 220.32 亿元
+    5: Source(5, hik("Open AI"), HIK_NAMES),  # 我们没有跟 Open AI 合作
+    6: Source(6, hik("165.05 亿元"), HIK_NAMES),  # EBG 实现营收 165.05 亿元 … SMBG 实现营收124.97 亿元
+}
+
+
+def test_the_hikvision_passages_say_what_the_attacks_twist():
+    p = HIK_SOURCES[1].passage
+    assert "2022 年公司的分红预案是每 10 股派发现金红利 7 元，派发的现金红利约 65.55 亿元" in p.text
+    assert (p.code, p.record_no) == ("002415", "2023-4-15") and "2415" not in p.text
+    assert "比上年同期下降 23.59%" in HIK_SOURCES[2].passage.text
+    assert "我们没有跟 Open AI 合作" in HIK_SOURCES[5].passage.text
+
+
+@pytest.mark.parametrize(
+    ("sentence", "problem"),
+    [
+        # the red team's four, served as verified before the figures carried unit, scale and meaning
+        # the total as a per-share amount
+        ("海康威视2022年每10股派发现金红利65.55元[1]。", "numbers not in the cited passages"),
+        ("海康威视2022年派发现金红利7亿元[1]。", "numbers not in the cited passages"),  # 7元 → 7亿元
+        ("海康威视每10股派发现金红利2415元[1]。", "header"),  # the digits of 证券代码 002415
+        ("海康威视2022年没有分红预案[1]。", "denies what the cited passages state"),
+        # the same attacks, turned
+        ("海康威视2022年每10股派发现金红利65.55亿元[1]。", "per-share basis"),  # right total, per 10 shares
+        ("海康威视2022年每10股派发现金红利7亿元[1]。", "numbers not in the cited passages"),
+        (
+            "Hikvision paid a cash dividend of 65.55 yuan per 10 shares [1].",
+            "numbers not in the cited passages",
+        ),
+        ("Hikvision paid 7 billion yuan in cash dividends [1].", "numbers not in the cited passages"),
+        ("海康威视的证券代码是2415[1]。", "header"),
+        ("海康威视2022年不分红[1]。", "denies"),
+        ("海康威视未提出2022年分红预案[1]。", "denies"),
+        ("Hikvision has no dividend plan for 2022 [1].", "denies"),
+        # a figure moved to another measure, period, region or segment, or its direction flipped
+        ("海康威视2022年营业总收入65.55亿元[1]。", "revenue"),
+        ("海康威视2022年归母净利润为831.66亿元[2]。", "net profit"),
+        ("海康威视2022年归母净利润同比增长23.59%[2]。", "direction"),
+        ("海康威视2022年营业总收入同比下降2.14%[2]。", "direction"),
+        ("海康威视SMBG实现营收165.05亿元[6]。", "does not give it for SMBG"),  # EBG's figure
+        ("海康威视国内主业收入220.32亿元[4]。", "domestic"),
+        # stating what the passage denies
+        ("海康威视与Open AI合作开发大模型[5]。", "states what the cited passages deny"),
+    ],
+)
+def test_grounded_but_wrong_sentences_are_refused(sentence, problem):
+    c = check_sentence(sentence, HIK_SOURCES, mentions, tag=TAG)
+    assert not c.ok, sentence
+    assert any(problem in p for p in c.problems), c.problems
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "海康威视2022年的分红预案是每10股派发现金红利7元[1]。",
+        "海康威视2022年每10股派发现金红利7元，派发的现金红利约65.55亿元[1]。",
+        "海康威视拟每10股派7元，合计约65.55亿元，占2022年归母净利润的51.06%[1]。",
+        "派发的现金红利合计约6555百万元[1]。",  # 65.55亿 = 6555百万, proven by value × scale
+        "Hikvision proposed a cash dividend of 7 yuan per 10 shares for 2022, about 6.555 billion yuan in total [1].",
+        "Hikvision's 2022 dividend plan pays RMB 7 for every 10 shares, 51.06% of its net profit [1].",
+        "海康威视（002415）2022年有分红预案[1]。",  # the code as printed, not as an amount
+        "海康威视2022年营业总收入831.66亿元，同比增长2.14%[2]。",
+        "海康威视2022年归母净利润128.37亿元，同比下降23.59%[2]。",
+        "Hikvision's 2022 revenue was 83.166 billion yuan, up 2.14%, and net profit fell 23.59% to 12.837 billion yuan [2].",
+        "其中PBG实现营收161.35亿元，同比下降15.79%[3]。",
+        "海外主业收入220.32亿元，同比增长16.41%[4]。",
+        "SMBG实现营收124.97亿元，同比下降7.36%[6]。",
+        "海康威视没有跟Open AI合作[5]。",
+        "Hikvision does not work with Open AI [5].",
+    ],
+)
+def test_correct_sentences_with_the_same_numbers_pass(sentence):
+    c = check_sentence(sentence, HIK_SOURCES, mentions, tag=TAG)
+    assert c.ok, c.problems
+
+
+#: the real 虹软科技 record: results (#2), the dividend plan with its 不送红股 (#3), R&D (#4)
+ARC = {p.id: p for p in chunk_filing(parse_file(ARCSOFT))}
+ARC_NAMES = ("虹软科技", "虹软", "ArcSoft")
+ARC_SOURCES = {n: Source(n, ARC[f"688088-2024-007#{n + 1}"], ARC_NAMES) for n in (1, 2, 3)}
+
+
+def test_the_arcsoft_passages_say_what_the_attacks_twist():
+    assert "归母扣非净利润5,379.43万元" in ARC_SOURCES[1].passage.text
+    assert (
+        "每10股派发现金红利1.50元（含税），公司不进行资本公积金转增股本，不送红股"
+        in ARC_SOURCES[2].passage.text
+    )
+    assert "占公司总人数的比例为63.64%，同比增长13.55%" in ARC_SOURCES[3].passage.text
+
+
+@pytest.mark.parametrize(
+    ("sentence", "problem"),
+    [
+        ("虹软科技拟每10股派发现金红利6,010.97万元[2]。", "per-share basis"),  # the total per 10 shares
+        ("虹软科技拟派发现金红利1.50亿元[2]。", "numbers not in the cited passages"),  # 1.50元 → 1.50亿元
+        ("虹软科技本次分红还送红股[2]。", "states what the cited passages deny"),
+        ("虹软科技2024年半年度没有利润分配预案[2]。", "denies what the cited passages state"),
+        ("研发人员同比增长63.64%[3]。", "level, not as a change"),  # 63.64% is a share, not growth
+        ("研发费用同比下降18.37%[3]。", "direction"),
+        ("归母净利润5,379.43万元[1]。", "net profit"),  # that is the recurring (扣非) profit
+        ("智能驾驶及其他IoT业务收入3.32亿元[1]。", "IoT"),  # the 移动智能终端 segment's revenue
+        ("ArcSoft's revenue in H2 2024 was 3.81亿元 [1].", "periods not in the cited passages"),
+    ],
+)
+def test_grounded_but_wrong_arcsoft_sentences_are_refused(sentence, problem):
+    c = check_sentence(sentence, ARC_SOURCES, mentions, tag=TAG)
+    assert not c.ok, sentence
+    assert any(problem in p for p in c.problems), c.problems
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "ArcSoft's H1 2024 revenue was RMB 381 million, up 11.97% year on year [1].",
+        "虹软科技上半年归母净利润6145.89万元，同比增长22.82%[1]。",
+        "Net profit attributable to shareholders was 61.4589 million yuan, up 22.82% [1].",
+        "扣非净利润5,379.43万元，同比上升21.70%[1]。",
+        "Smart driving and other IoT revenue grew 93.19% to 43.364 million yuan [1].",
+        "ArcSoft plans a cash dividend of 1.5 yuan per 10 shares, about 60.1097 million yuan in total, "
+        "97.80% of its H1 net profit [2].",
+        "公司不进行资本公积金转增股本，也不送红股[2]。",
+        "ArcSoft will not convert capital reserve into share capital and will not issue bonus shares [2].",
+        "截至2024年6月30日，虹软科技有研发人员595人，占总人数的63.64%[3]。",
+        "R&D expenses were 194 million yuan in the first half of 2024, 50.93% of revenue [3].",
+        "The number of R&D staff grew 13.55% [3].",
+    ],
+)
+def test_correct_arcsoft_sentences_pass(sentence):
+    c = check_sentence(sentence, ARC_SOURCES, mentions, tag=TAG)
+    assert c.ok, c.problems
+
+
+def test_every_sentence_of_the_samples_passes_against_its_own_passage():
+    """No over-refusal on the real text: each sentence of each sample passage, cited to it, passes."""
+    refused, total = [], 0
+    for path in (ARCSOFT, INSTA360, HIKVISION):
+        for p in chunk_filing(parse_file(path)):
+            src = {1: Source(1, p)}
+            for span in passage_sentences(p):
+                sentence = p.text[span.start : span.end].strip()
+                total += 1
+                c = check_sentence(f"{sentence}[1]", src, tag=TAG)
+                if not c.ok:
+                    refused.append((p.id, sentence, c.problems))
+    assert total > 900
+    assert not refused, refused[:5]
+
+
+def test_figures_compare_value_times_scale_with_the_unit():
+    def one(text: str):
+        (f,) = [f for f in figures(text) if f.role != "per"]
+        return f
+
+    assert supports(one("1.2亿元"), one("12000万元")) is None
+    assert supports(one("1.2亿"), one("120 million")) is None
+    assert supports(one("3.81亿元"), one("381 million yuan")) is None
+    assert supports(one("3.81亿元"), one("3.81 billion yuan")) == "value"  # 3.81亿 is 381 million
+    assert supports(one("7元"), one("7亿元")) == "value"
+    assert supports(one("18%"), one("0.18")) == "value"  # a ratio in another notation is not proven
+    assert supports(one("7元"), one("7%")).startswith("unit")
+    assert supports(one("7股"), one("7元")).startswith("unit")
+    assert supports(one("营收 162.01 亿"), one("营收162.01亿元")) is None  # a bare 亿 read as yuan
+    assert [(f.label, f.per) for f in figures("每 10 股派发现金红利 7 元")] == [
+        ("10股", ""),
+        ("7元 (每10股)", "10股"),
+    ]
+    assert one("同比下降-9.10%").direction == "down" and one("同比增长2.14%").direction == "up"
+    assert [(f.value, f.unit) for f in figures("H1 revenue, Q3 shipments")] == [(3, "季度")]  # H1 is a period
+    assert supports(one("第三季度"), one("Q3")) is None
