@@ -5,6 +5,7 @@
 - ``serve``: ``serve``
 - ``model``: ``model export``
 - ``evaluate``: ``eval questions|beir``, ``bench``
+- ``llm``: ``llm`` (a local chat model for generative answers)
 
 Command modules import the library lazily inside the commands, so ``irqa --help`` stays fast.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from irqa.cli import evaluate, index, model, questions, serve
+from irqa.cli import evaluate, index, llm, model, questions, serve
 
 app = typer.Typer(
     help="irqa: cited answers from Chinese investor-relations filings (投资者关系活动记录表).",
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (index, questions, serve):
+for module in (index, questions, serve, llm):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(model.app, name="model")
