@@ -36,7 +36,7 @@ from irqa.rag.ingest.chunk import Counter, iter_passages
 from irqa.rag.ingest.extract import SUFFIXES, basename, extract_text, format_of
 from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.normalize import normalize_text
-from irqa.rag.ingest.parse import check_structure, parse_normalized
+from irqa.rag.ingest.parse import check_structure, parse_normalized, unique_ids
 from irqa.rag.ingest.tokens import count_tokens
 from irqa.rag.models import Filing, FilingSummary, Passage
 from irqa.rag.store import Store, StoreView, Upsert
@@ -139,17 +139,24 @@ def ingest_sources(
     parsed: dict[str, Filing] = {}
     chunked: dict[str, list[Passage]] = {}
     planned = 0  # passages of the files accepted so far (an upper bound: unchanged ones are skipped)
+    read: list[tuple[Source, Filing]] = []
     for i, src in enumerate(sources, start=1):
         try:
-            f = parse_bytes(src.data, src.name, limits)
-            chunks = chunk_checked(f, src.name, chunk_tokens, overlap_tokens, planned, limits)
-            parsed[f.id], chunked[f.id] = f, chunks
-            planned += len(chunks)
-            report.records.append(FilingSummary.of(f, len(chunks)))
+            read.append((src, parse_bytes(src.data, src.name, limits)))
         except FilingError as e:
             report.failed.append((src.name, str(e)))
         if progress:
             progress("parse", i, len(sources), src.name)
+    # records without 编号 are named <code>-<date>: two of one day must not overwrite each other
+    for (src, _), f in zip(read, unique_ids([f for _, f in read]), strict=True):
+        try:
+            chunks = chunk_checked(f, src.name, chunk_tokens, overlap_tokens, planned, limits)
+        except FilingError as e:
+            report.failed.append((src.name, str(e)))
+            continue
+        parsed[f.id], chunked[f.id] = f, chunks
+        planned += len(chunks)
+        report.records.append(FilingSummary.of(f, len(chunks)))
 
     if not parsed and not delete_ids and not rebuild:  # nothing to do: don't even load the model
         report.seconds = time.perf_counter() - t0
