@@ -16,6 +16,7 @@ from irqa.cli.console import (
     JsonOpt,
     bar_callback,
     err,
+    fail,
     out,
     progress_bar,
     settings_for,
@@ -199,7 +200,9 @@ def fit_columns(columns: dict[str, list[str]], width: int) -> list[str]:
     return hidden
 
 
-index_app = typer.Typer(help="Maintain the index: compact segments, show statistics.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Maintain the index: compact segments, show statistics, verify checksums.", no_args_is_help=True
+)
 
 
 @index_app.command("compact")
@@ -229,6 +232,52 @@ def stats(index: IndexOpt = None) -> None:
     with user_errors():
         engine = open_engine(index, bootstrap=False)
         print(json.dumps(engine.snapshot().stats(), ensure_ascii=False, indent=2))
+
+
+@index_app.command("check")
+def check(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Hash every file of the index against the checksums written with it; exit 1 if one is bad.
+
+    Opening the index checks sizes and small files only (see ``irqa.rag.store.segment``); this
+    reads everything, so a flipped byte anywhere is found. It opens the store, not the index, so
+    a damaged index can be checked.
+    """
+    from irqa.wiring import build_engine
+
+    with user_errors():
+        store = build_engine(settings_for(index)).store
+        if not hasattr(store, "check"):
+            raise fail(f"'irqa index check' verifies the local store's files; {store.uri} is not one")
+        report = store.check()
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for line in report.problems:
+            err.print(f"[bold red]bad:[/] {line}", highlight=False, soft_wrap=True)
+        if report.unsealed:
+            err.print(
+                f"[yellow]note:[/] {len(report.unsealed)} segment(s) were written before checksums and could "
+                f"not be verified ({', '.join(report.unsealed[:5])}{'…' if len(report.unsealed) > 5 else ''}); "
+                f"'irqa index compact --index {report.root}' rewrites them with checksums",
+                highlight=False,
+                soft_wrap=True,
+            )
+        verdict = "intact" if report.ok else f"{len(report.problems)} problem(s)"
+        out.print(
+            f"{report.segments} segment(s), {report.files} files, {report.bytes / 1e6:.1f} MB hashed in "
+            f"{report.seconds:.2f} s: {verdict} → {report.root}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not report.ok:
+        if not as_json:
+            err.print(
+                "[bold red]error:[/] the index is damaged: rebuild it by re-ingesting the filings, "
+                f"'irqa ingest --rebuild --index {report.root} PATH...' (cached vectors are reused)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(1)
 
 
 COMMANDS = (ingest, filings)

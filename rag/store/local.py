@@ -19,6 +19,16 @@ Crash safety is the generation switch: a writer builds its segment and generatio
 folders, renames them into place, and only then points CURRENT at the generation. A crash or a
 full disk at any instant leaves CURRENT naming a complete generation; whatever the failed
 writer left is garbage that the next writer removes before it writes (:meth:`LocalStore._recover`).
+
+The automatic merge is a step of its own after a write's commit (:meth:`LocalStore.compact_if_needed`):
+when it fails (a full disk, a damaged segment), the write stays committed and reported as such,
+the merge's temp folders are removed, the failure is logged, and the merge is tried again after the
+next write.
+
+Integrity: each segment's meta.json holds the size and checksum of its other files (see
+``segment.py``). Opening checks them cheaply (:class:`IndexCorrupt` names the file and the fix),
+``irqa index check`` (:meth:`LocalStore.check`) hashes every file, and a merge verifies what it
+rewrites, so damage is never copied into a segment with fresh checksums.
 """
 
 from __future__ import annotations
@@ -26,18 +36,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from irqa.rag.errors import ModelMismatch, StoreError, storage_error
+from irqa.rag.errors import IrqaError, ModelMismatch, StoreError, storage_error
 from irqa.rag.lexical import TermMatrix
 from irqa.rag.models import Filing, Passage
 from irqa.rag.store.base import Manifest, Store, Upsert
-from irqa.rag.store.segment import Segment, index_kind, write_segment
+from irqa.rag.store.segment import IndexCorrupt, Segment, index_kind, write_segment
 from irqa.rag.store.view import SegmentView
 
 KEEP_GENERATIONS = 3
@@ -45,6 +58,8 @@ KEEP_GENERATIONS = 3
 MAX_SEGMENTS = 12
 #: segments below this many rows are always merged by the automatic merge
 SMALL_SEGMENT = 10_000
+
+log = logging.getLogger(__name__)
 
 
 def _versions() -> dict[str, str]:
@@ -72,6 +87,37 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+@dataclass
+class CheckReport:
+    """What ``irqa index check`` found: every damaged file, and the segments it could not verify."""
+
+    root: Path
+    generation: str | None = None
+    segments: int = 0
+    files: int = 0  # files hashed in full
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)  # one line per bad file (or manifest)
+    unsealed: list[str] = field(default_factory=list)  # segments written before checksums
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {
+            "index": str(self.root),
+            "generation": self.generation,
+            "ok": self.ok,
+            "segments": self.segments,
+            "files": self.files,
+            "bytes": self.bytes,
+            "problems": self.problems,
+            "unsealed": self.unsealed,
+            "seconds": round(self.seconds, 3),
+        }
+
+
 class LocalStore(Store):
     """Reads and writes one index folder."""
 
@@ -81,11 +127,19 @@ class LocalStore(Store):
         # opened segments, shared by successive views: segments are immutable, so after a write
         # the big ones keep their memory maps and loaded indexes and only the new one is opened
         self._open: dict[str, Segment] = {}
+        #: why the last automatic merge failed (None: it did not); the write before it stands
+        self.merge_error: Exception | None = None
 
     def _segment(self, name: str) -> Segment:
+        """The opened segment ``name``, its files checked against their checksums on first open
+        (sizes, and full hashes of the small files: see ``segment.OPEN_HASH_BYTES``)."""
         seg = self._open.get(name)
         if seg is None:
-            seg = self._open[name] = Segment(self.root / name)
+            seg = Segment(self.root / name)
+            problems = seg.check()
+            if problems:
+                raise IndexCorrupt(seg.folder, problems)
+            self._open[name] = seg
         return seg
 
     # reading --------------------------------------------------------------------------------
@@ -134,14 +188,14 @@ class LocalStore(Store):
                 f"use the same model (IRQA_EMBEDDER) or rebuild with 'irqa ingest --rebuild'"
             )
         try:
+            # a damaged segment is found now, not mid-search: its files are checked on first open
             segments = [self._segment(name) for name in manifest.segments]
             self._open = {s.name: s for s in segments}  # forget segments no longer listed
-            for s in segments:  # a damaged segment is found now, not mid-search
-                for part in ("dense.faiss", "docs.sqlite", "lexical/indptr.npy"):
-                    if not (s.folder / part).is_file():
-                        raise OSError(f"{s.folder / part} is missing")
+            for s in segments:
                 if s.kind == "flat":
                     _ = s.index
+        except IndexCorrupt:
+            raise
         except (OSError, ValueError, RuntimeError, KeyError) as e:
             raise StoreError(
                 f"index generation {self.root / gen} is damaged ({e}); rebuild with 'irqa ingest --rebuild'"
@@ -231,13 +285,15 @@ class LocalStore(Store):
             os.replace(tmp, self.root / gen)
             written.append(self.root / gen)
             self._switch(gen)
-        except OSError as e:
+        except BaseException as e:  # whatever failed (disk, FAISS, SQLite, a signal): no leftovers
             for stale in self.root.glob(f".*.tmp{os.getpid()}"):
                 shutil.rmtree(stale, ignore_errors=True)
             if self.current_generation() != gen:  # never leave what CURRENT does not name
                 for path in written:
                     shutil.rmtree(path, ignore_errors=True)
-            raise storage_error(e, self.root) from e
+            if isinstance(e, OSError):
+                raise storage_error(e, self.root) from e
+            raise
         self._collect_garbage()
         return self.load()
 
@@ -255,7 +311,12 @@ class LocalStore(Store):
 
     def compact(self, *, only_below: int | None = None) -> SegmentView | None:
         """Rewrite live rows into one segment (``only_below``: merge only segments smaller than
-        that many rows). Call with ``lock()`` held. Returns None when there is nothing to merge."""
+        that many rows). Call with ``lock()`` held. Returns None when there is nothing to merge.
+
+        A segment written before checksums is rewritten even alone (so it gets them). Every
+        picked segment is hashed in full first: a merge reads it whole anyway, and must not copy
+        damage into a segment with fresh checksums (``IndexCorrupt`` instead).
+        """
         old = self.read_manifest()
         if old is None:
             return None
@@ -265,8 +326,12 @@ class LocalStore(Store):
             for s, live in zip(view.segments, view._live, strict=True)
             if only_below is None or s.rows < only_below
         ]
-        if len(pick) < 2 and not any(live is not None for _, live in pick):
+        if len(pick) < 2 and all(live is None and s.sealed for s, live in pick):
             return None
+        for s, _ in pick:
+            problems = s.check(full=True)
+            if problems:
+                raise IndexCorrupt(s.folder, problems)
         n = self._recover()
         name = f"seg-{n:06d}"
         passages: list[Passage] = []
@@ -298,12 +363,81 @@ class LocalStore(Store):
     def compact_if_needed(self) -> SegmentView | None:
         """The automatic tiered merge: past ``MAX_SEGMENTS``, merge every segment smaller than a
         tenth of the largest (at least ``SMALL_SEGMENT`` rows), so a big compacted segment is not
-        rewritten for a small write while many small ones are."""
-        m = self.read_manifest()
-        if m is None or len(m.segments) <= MAX_SEGMENTS:
+        rewritten for a small write while many small ones are.
+
+        Runs after a write has committed, with ``lock()`` held, and never raises: a failed merge
+        (a full disk, a damaged segment) must not turn the committed write into a reported
+        failure ("the index is unchanged" would be false). It is logged and kept in
+        ``merge_error``, its temp folders are removed, and the next write tries again, since the
+        segments are still past the limit. None when nothing was merged.
+        """
+        try:
+            m = self.read_manifest()
+            if m is None or len(m.segments) <= MAX_SEGMENTS:
+                self.merge_error = None
+                return None
+            sizes = [Segment(self.root / s).rows for s in m.segments]
+            view = self.compact(only_below=max(max(sizes) // 10, SMALL_SEGMENT))
+        except Exception as e:  # see the docstring: the write stands, whatever failed
+            self.merge_error = e
+            cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
+            if isinstance(cause, OSError):  # not storage_error's "the index is unchanged": it changed
+                why = f"{cause.strerror or cause} writing {cause.filename or self.root}"
+            else:
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log.warning(
+                "the automatic merge of the index's segments failed (%s); the write before it is "
+                "committed, and the merge is tried again after the next write (or run 'irqa index compact')",
+                why,
+                exc_info=not isinstance(e, (IrqaError, OSError)),
+            )
+            with contextlib.suppress(Exception):
+                self._recover()  # the merge's temp folders and unswitched generation
             return None
-        sizes = [Segment(self.root / s).rows for s in m.segments]
-        return self.compact(only_below=max(max(sizes) // 10, SMALL_SEGMENT))
+        self.merge_error = None
+        return view
+
+    def check(self) -> CheckReport:
+        """Hash every file of the live generation's segments against the checksums written with
+        them (``irqa index check``); reads everything, so it takes about a second per GB.
+
+        Never raises for a damaged index: each bad file (or an unreadable manifest) is a line
+        of ``problems``. Segments written before checksums are listed in ``unsealed``.
+        """
+        t0 = time.perf_counter()
+        report = CheckReport(self.root, self.current_generation())
+        if report.generation is None:
+            report.problems.append(f"no index at {self.root} (no CURRENT file)")
+            return report
+        try:
+            manifest = self.read_manifest()
+            assert manifest is not None
+        except StoreError as e:
+            report.problems.append(str(e))
+            return report
+        live = 0
+        for name in manifest.segments:
+            report.segments += 1
+            try:
+                seg = Segment(self.root / name)
+            except IndexCorrupt as e:
+                report.problems += e.problems
+                continue
+            report.problems += seg.check(full=True)
+            if seg.sealed:
+                assert seg.files is not None
+                report.files += len(seg.files)
+                report.bytes += sum(size for size, _ in seg.files.values())
+            else:
+                report.unsealed.append(name)
+            live += seg.rows - len(manifest.deleted.get(name, ()))
+        if not report.problems and live != manifest.passages:
+            report.problems.append(
+                f"{self.root / report.generation / 'manifest.json'} counts {manifest.passages} live "
+                f"passages, its segments hold {live}"
+            )
+        report.seconds = time.perf_counter() - t0
+        return report
 
     def _switch(self, gen: str) -> None:
         """Point CURRENT at ``gen`` atomically (write a temp file, fsync, rename, fsync the folder)."""
@@ -371,7 +505,7 @@ class LocalStore(Store):
 
 #: the name this class had when the index was one folder per generation
 
-__all__ = ["KEEP_GENERATIONS", "MAX_SEGMENTS", "LocalStore", "index_kind"]
+__all__ = ["KEEP_GENERATIONS", "MAX_SEGMENTS", "CheckReport", "IndexCorrupt", "LocalStore", "index_kind"]
 
 
 def create(uri: str, target: str) -> LocalStore:
