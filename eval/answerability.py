@@ -16,9 +16,10 @@ Protocol (the measurement must be on data the weights never saw):
   are the pooled decisions;
 - the **sample dev set** is never trained on: it is scored with the model trained on all real
   records;
-- the threshold is the one that keeps the training cases' false refusals at ``target_false_refusal``
-  (a quantile of the answerable cases' probabilities), so it is chosen without looking at the test
-  side.
+- the threshold is chosen on the training side only: by default the one at which the model refuses
+  as many of the training cases' unanswerable questions as the hand rules did (so a gain shows as
+  fewer false refusals at the same silence), or the one that keeps their false refusals at
+  ``target_false_refusal``.
 
 The shipped model (``rag/data/answerability.json``) is trained on every real-record case; its
 ``meta`` records this run's figures and the command (``scripts/train_answerability.py``).
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from irqa.rag.answerability import FEATURES, Answerability
+from irqa.rag.answerability import FEATURES, MONOTONE, Answerability
 
 
 @dataclass
@@ -55,10 +56,12 @@ class Example:
     quote_ok: bool | None = None
     #: a precise rule refuses (a name, period, year or figure the quote lacks): the model is not asked
     precise: bool = False
+    #: the quote is a header field (who attended, when): the rules decide, not the model
+    field_quote: bool = False
 
     @property
     def decided_by_model(self) -> bool:
-        return not self.forced and not self.precise
+        return not self.forced and not self.precise and not self.field_quote
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -69,40 +72,88 @@ class Example:
 
 
 def matrix(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[e.features[f] for f in FEATURES] for e in examples], dtype=np.float64)
+    x = np.array([[e.features.get(f, 0.0) for f in FEATURES] for e in examples], dtype=np.float64)
     y = np.array([e.answerable for e in examples], dtype=np.int64)
     return x, y
 
 
 def fit(
-    examples: Sequence[Example], target_false_refusal: float = 0.05, c: float = 1.0, meta: dict | None = None
+    examples: Sequence[Example],
+    target_false_refusal: float | None = None,
+    c: float = 1.0,
+    meta: dict | None = None,
 ) -> Answerability:
-    """A logistic regression over standardized features; the threshold keeps the training cases'
-    false refusals at ``target_false_refusal``."""
-    from sklearn.linear_model import LogisticRegression
+    """A logistic regression over standardized features, each weight's sign bounded by
+    :data:`~irqa.rag.answerability.MONOTONE`, classes weighted equally, L2 strength ``1/c``. The
+    threshold: with ``target_false_refusal``, the training cases' false refusals at that rate; by
+    default the rules' own unanswerable refusals matched (:func:`matching_threshold`)."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
 
+    everything = list(examples)
     examples = [e for e in examples if e.decided_by_model]
     x, y = matrix(examples)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-    lr.fit((x - mean) / scale, y)
+    z = (x - mean) / scale
+    w = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))  # balanced
+    n = len(y)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        b, coef = theta[0], theta[1:]
+        m = z @ coef + b
+        nll = -(w * (y * log_expit(m) + (1 - y) * log_expit(-m))).sum() / n
+        r = w * (expit(m) - y) / n
+        return nll + float(coef @ coef) / (2 * c * n), np.concatenate([[r.sum()], z.T @ r + coef / (c * n)])
+
+    sign = [MONOTONE[f] for f in FEATURES]
+    bounds = [(None, None)] + [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in sign]
+    res = minimize(loss, np.zeros(len(FEATURES) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
     model = Answerability(
         mean=tuple(float(v) for v in mean),
         scale=tuple(float(v) for v in scale),
-        coef=tuple(float(v) for v in lr.coef_[0]),
-        intercept=float(lr.intercept_[0]),
+        coef=tuple(float(v) for v in res.x[1:]),
+        intercept=float(res.x[0]),
         threshold=0.5,
         meta=meta,
     )
+    if target_false_refusal is None:
+        return dataclasses.replace(model, threshold=matching_threshold(model, everything))
     p = np.array([model.probability(e.features) for e in examples if e.answerable])
     threshold = float(np.quantile(p, target_false_refusal)) if len(p) else 0.5
-    return Answerability(model.mean, model.scale, model.coef, model.intercept, threshold, meta=meta)
+    return dataclasses.replace(model, threshold=threshold)
+
+
+def matching_threshold(model: Answerability, examples: Sequence[Example]) -> float:
+    """The lowest threshold at which ``model`` refuses as many of the unanswerable ``examples`` as the
+    hand rules did: the same silence, and whatever false refusals the model saves (the default
+    operating point; README "Answerability")."""
+    neg = [e for e in examples if not e.answerable]
+    if not neg:
+        return 0.5
+    rules_refused = sum(not e.rules_answered for e in neg)
+    fixed = sum(
+        not answered
+        for e, answered in zip(neg, decide(dataclasses.replace(model, threshold=2.0), neg), strict=True)
+        if not e.decided_by_model
+    )
+    need = rules_refused - fixed  # refusals the model itself must make
+    probs = sorted(model.probability(e.features) for e in neg if e.decided_by_model)
+    if need <= 0 or not probs:
+        return 0.0
+    if need >= len(probs):
+        return 1.0 + 1e-9
+    return float(np.nextafter(probs[need - 1], 1.0))  # refuses the `need` least likely
 
 
 def decide(model: Answerability, examples: Sequence[Example]) -> list[bool]:
-    return [e.decided_by_model and model.answers(e.features) for e in examples]
+    return [
+        e.rules_answered
+        if e.field_quote and not e.forced
+        else e.decided_by_model and model.answers(e.features)
+        for e in examples
+    ]
 
 
 def rates(examples: Sequence[Example], answered: Sequence[bool]) -> dict[str, float | int | None]:
@@ -125,7 +176,7 @@ def rates(examples: Sequence[Example], answered: Sequence[bool]) -> dict[str, fl
 
 
 def leave_one_company_out(
-    examples: Sequence[Example], target_false_refusal: float = 0.05, c: float = 1.0
+    examples: Sequence[Example], target_false_refusal: float | None = None, c: float = 1.0
 ) -> tuple[list[bool], dict[str, dict]]:
     """Each company's cases decided by a model that never saw that company; pooled decisions and
     per-company figures (learned and the rules' baseline)."""
@@ -160,7 +211,7 @@ def by_slice(examples: Sequence[Example], answered: Sequence[bool], key: str) ->
 
 
 def ablation(
-    examples: Sequence[Example], target_false_refusal: float = 0.05
+    examples: Sequence[Example], target_false_refusal: float | None = None
 ) -> dict[str, dict[str, float | int | None]]:
     """Leave-one-company-out figures with each feature removed (a constant carries nothing): which rules help
     on companies they were not written for."""
@@ -202,6 +253,7 @@ def examples_from_questions(engine, questions) -> list[Example]:
                     qid=q.id,
                     forced=a.hard or not a.chosen,
                     precise=bool(a.precise),
+                    field_quote=bool(a.chosen and a.chosen[0].field),
                 )
             )
     return out
@@ -233,6 +285,7 @@ def examples_from_selfqa(asked) -> list[Example]:
                 forced=a.hard or not a.chosen,
                 quote_ok=x.quote_ok(),
                 precise=bool(a.precise),
+                field_quote=bool(a.chosen and a.chosen[0].field),
             )
         )
     return out

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -209,6 +210,17 @@ class Answerer:
             and not terms.missing_times(f"{c.text}\n{self.section(hits[c.hit_index].passage)}")
         ]
 
+    def _missing(self, a: Assessment) -> str:
+        """A model's refusal in words: the key terms the quoted passage lacks, if any."""
+        best = max(a.chosen, key=lambda c: c.score)
+        missing = a.terms.missing_topics(a.hits[best.hit_index].passage.embed_text())
+        if missing:
+            return (
+                f"The indexed filings do not mention {'、'.join(missing)} in the passages that match "
+                "this question; the nearest passages are listed below."
+            )
+        return _NOT_ANSWERED
+
     def _dissimilar(self, hits: list[Hit]) -> str | None:
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
         no_terms = not any(h.lexical for h in hits[:5])  # not one question term in the best passages
@@ -241,6 +253,9 @@ class Answerer:
             if assumed:
                 hits = [h for h in hits if h.passage.code == assumed]
                 ignore = ignore | frozenset(resolution.guessed)
+                # sentences are scored as if the question named the company answering it: a made-up
+                # name ("Foobar Corp") only lowers every cosine
+                query = _renamed(query or question, resolution.guessed, hits[0].passage.company)
         terms = question_terms(question, self.analyzer, ignore)
         if hard:
             return Assessment(hits, terms, [], hard, precise=hard, hard=True, assumed=assumed)
@@ -287,9 +302,11 @@ class Answerer:
             self.sink.append(a)
         if a.hard or not a.chosen:
             return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
-        if self.answerability is not None:  # the precise rules, then the model instead of the fuzzy ones
+        if self.answerability is not None and not a.chosen[0].field:
+            # the precise rules, then the model instead of the fuzzy ones (a header-field quote: the
+            # rules, see irqa.rag.answerability)
             if a.precise or not self.answerability.answers(a.features):
-                return self._abstain(qid, question, a.reason or _NOT_ANSWERED, a.hits)
+                return self._abstain(qid, question, a.reason or self._missing(a), a.hits)
         elif a.reason:
             return self._abstain(qid, question, a.reason, a.hits)
         hits = a.hits
@@ -323,7 +340,6 @@ class Answerer:
         return {
             "cos_best": max(cos, default=0.0),
             "cos_top1": (top[0].dense or 0.0) if top else 0.0,
-            "cos_gap": max(cos, default=0.0) - (sum(cos) / len(cos) if cos else 0.0),
             "lexical_any": float(any(h.lexical for h in top)),
             "unit_cos": (best.score - best.evidence) if best else 0.0,
             "unit_score": best.score if best else 0.0,
@@ -466,6 +482,13 @@ class Answerer:
             quote = c.quote
             parts.append(f"{quote}[{n}]")
         return citations, parts
+
+
+def _renamed(text: str, names: list[str], name: str) -> str:
+    """``text`` with each of ``names`` (case-insensitive, longest first) replaced by ``name``."""
+    for n in sorted(set(names), key=len, reverse=True):
+        text = re.sub(re.escape(n), name, text, flags=re.I)
+    return text
 
 
 def _holds_any(u: Unit, terms: list) -> bool:

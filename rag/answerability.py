@@ -5,7 +5,13 @@ figure asked for and none quoted, a cosine bar) were each fitted to the three sa
 real records they refuse answers that are there (a figure asked for, "we do not disclose it"
 answered). Here they become *features*, next to the retrieval evidence (cosines, BM25, rank), and a
 logistic regression trained on labelled cases (``irqa.eval.answerability``: real records' own Q&A
-scored leave-one-company-out, and cases with the answering record left out) weighs them. The
+scored leave-one-company-out, and cases with the answering record left out) weighs them.
+
+Its domain is what it was trained on: questions whose quote is an answer paragraph. The precise
+rules (a name, period, year or figure the quote lacks) still refuse first, and a question answered
+by a header field (参与单位, 时间: who attended, when) is decided by the rules as before — no
+self-QA case asks one. No feature depends on the size of the index (the gap between the best and
+the mean cosine of the top passages did: a three-filing index has only on-topic passages). The
 weights and the refusal threshold ship in ``rag/data/answerability.json`` with the figures of the
 run that chose them; the rules still write the refusal's one-line reason.
 
@@ -24,7 +30,6 @@ from pathlib import Path
 FEATURES: tuple[str, ...] = (
     "cos_best",  # best question–passage cosine among the top passages
     "cos_top1",  # cosine of the first hit
-    "cos_gap",  # best minus the mean of the top passages: one passage stands out
     "lexical_any",  # a question term matched by BM25 in the top passages
     "unit_cos",  # cosine of the best quotable sentence to the question
     "unit_score",  # its full score (cosine + evidence terms)
@@ -39,6 +44,29 @@ FEATURES: tuple[str, ...] = (
     "latin_share",  # share of Latin letters in the question: English questions score lower cosines
     "terms",  # key terms in the question (log)
 )
+
+
+#: the sign each feature's weight may take (+1: more of it never makes an answer less likely, -1: never
+#: more likely, 0: free). Unconstrained, the weights of the collinear cosines came out of opposite
+#: signs (best passage −1.3, best sentence +1.3): harmless inside the training range, but a sample
+#: question with a higher cosine than any self-QA case (0.93) was then refused
+MONOTONE: dict[str, int] = {
+    "cos_best": 1,
+    "cos_top1": 1,
+    "lexical_any": 1,
+    "unit_cos": 1,
+    "unit_score": 1,
+    "unit_coverage": 1,
+    "passage_coverage": 1,
+    "missing_names": -1,
+    "missing_times": -1,
+    "other_years": -1,
+    "asks_number": 0,
+    "figure_quoted": 1,
+    "no_quote": -1,
+    "latin_share": 0,
+    "terms": 0,
+}
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@
    samples) the same. The cases are written to ``--examples``; ``--reuse`` reads them back instead
    (the learner can then be changed without asking again: features do not depend on the model).
 2. **Leave one company out**: each company's cases are decided by a model trained on the other
-   eight companies (threshold from those eight too); the pooled decisions are the figures, beside
-   the rules' decisions on the same cases, per language and per kind.
+   eight companies (threshold from those eight too: by default the one at which the model refuses
+   as many of their unanswerable cases as the rules did); the pooled decisions are the figures,
+   beside the rules' decisions on the same cases, per language and per kind.
 3. The ablation: the same protocol with each feature removed.
 4. The model trained on all real-record cases is scored on the sample dev set (never trained on)
    and written to ``--out`` with this run's figures in its ``meta``.
@@ -81,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--examples", type=Path, default=Path("bench-results/answerability/examples.jsonl"))
     ap.add_argument("--reuse", action="store_true", help="read --examples instead of asking again")
     ap.add_argument("--translations", type=Path, default=None)
-    ap.add_argument("--target-false-refusal", type=float, default=0.05)
+    ap.add_argument(
+        "--target-false-refusal",
+        type=float,
+        default=None,
+        help="threshold at this training false-refusal rate (default: match the rules' unanswerable refusals)",
+    )
     ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
     ap.add_argument("--report", type=Path, default=Path("bench-results/answerability/report.json"))
     ap.add_argument("--out", type=Path, default=None, help="write the model trained on every real case here")
