@@ -33,6 +33,7 @@ STATUS_OF_CODE = {
     "invalid_filing": 422,
     "not_a_filing": 422,
     "index_unavailable": 503,
+    "index_corrupt": 503,  # a segment file fails its checksum: `irqa index check`, then rebuild
     "model_mismatch": 503,
     "storage_full": 507,
     "storage_error": 500,
