@@ -398,10 +398,10 @@ class Answerer:
         weights = terms.rarity([c.text for c in cands])  # "app" says more than "提供"
         passage_cov = [terms.coverage(h.passage.embed_text()) for h in hits]
         asked = header_fields_asked(question)
-        qtok = set(self.analyzer.tokenize(query))
+        qtok = self.analyzer.token_set(query)
         for c in cands:
             h = hits[c.hit_index]
-            overlap = len(qtok & set(self.analyzer.tokenize(c.text))) / len(qtok) if qtok else 0.0
+            overlap = len(qtok & self.analyzer.token_set(c.text)) / len(qtok) if qtok else 0.0
             c.features = {
                 "unit_coverage": terms.coverage(f"{c.text}\n{h.passage.question}", weights),
                 "passage_coverage": passage_cov[c.hit_index],

@@ -121,6 +121,18 @@ class _Live:
     snapshot: StoreView
     retriever: Retriever
     resolver: CompanyResolver
+    #: section texts of this generation (figure questions read a passage's whole section): a memo
+    #: that goes with the generation it was read from
+    sections: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+
+    def section(self, p: Passage) -> str:
+        key = (p.filing_id, p.section, p.question, p.title)
+        found = self.sections.get(key)
+        if found is None:
+            found = _section_text(self.snapshot, p)
+            if len(self.sections) < 4096:
+                self.sections[key] = found
+        return found
 
 
 class Engine:
@@ -459,7 +471,7 @@ class Engine:
             live.snapshot.analyzer,
             self.config.answer,
             cache=self._sentence_cache,
-            section=lambda p: _section_text(live.snapshot, p),
+            section=live.section,
             answerability=self.answerability,
             sink=assessments,
             quote_weights=self.quote_weights,

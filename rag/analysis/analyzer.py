@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from irqa.rag.analysis.dictionary import JiebaDictionary, quiet_jieba
@@ -63,6 +64,9 @@ class Analyzer:
         self._lock = threading.Lock()
         self._tagger: Any = None
         self._topic_tagger: Any = None
+        #: sentences the answerer compares with questions recur (the same top passages answer many
+        #: questions): their token sets are kept, a bounded memo owned by this analyzer
+        self.token_set = lru_cache(maxsize=16384)(self._token_set)
 
     @staticmethod
     def normal_names(names: Iterable[str]) -> tuple[str, ...]:
@@ -106,6 +110,10 @@ class Analyzer:
     def tokenize(self, text: str) -> list[str]:
         """The lexical features of a text: :meth:`words` followed by :meth:`grams`."""
         return self.words(text) + self.grams(text)
+
+    def _token_set(self, text: str) -> frozenset[str]:
+        """:meth:`tokenize` as a set (memoized per analyzer as ``token_set``)."""
+        return frozenset(self.tokenize(text))
 
     # part-of-speech tags ----------------------------------------------------------------------
     def tags(self, text: str) -> list[tuple[str, str]]:
