@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from irqa.rag.answer import AnswerParams
 from irqa.rag.answerability import FEATURES, MONOTONE, Answerability
 
 
@@ -311,11 +312,10 @@ RULES: tuple[str, ...] = ("names", "times", "other_years", "figure", "coverage",
 PRECISE_RULES = RULES[:4]
 
 
-def rule_refuses(
-    rule: str, f: dict[str, float], min_coverage: float = 0.5, abstain_below: float = 0.78
-) -> bool:
-    """Whether one rule refuses, from an example's features (:func:`replay_agreement` checks that
-    this replays the answerer)."""
+def rule_refuses(rule: str, f: dict[str, float], params: AnswerParams | None = None) -> bool:
+    """Whether one rule refuses, from an example's features and the answerer's ``params`` (default:
+    its defaults; :func:`replay_agreement` checks that this replays the answerer)."""
+    p = params or AnswerParams()
     if rule == "names":
         return f["missing_names"] > 0
     if rule == "times":
@@ -325,15 +325,16 @@ def rule_refuses(
     if rule == "figure":
         return f["asks_number"] > 0 and f["figure_quoted"] == 0
     if rule == "coverage":
-        return f["passage_coverage"] < min_coverage
+        return f["passage_coverage"] < p.min_coverage
     if rule == "dissimilar":
-        return f["cos_best"] < abstain_below or (f["lexical_any"] == 0 and f["cos_best"] < 0.90)
+        bar = p.abstain_below_without_terms if f["lexical_any"] == 0 else p.abstain_below
+        return f["cos_best"] < max(bar, p.abstain_below)
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def rules_answer(e: Example, rules: Sequence[str] = RULES, **params: float) -> bool:
+def rules_answer(e: Example, rules: Sequence[str] = RULES, params: AnswerParams | None = None) -> bool:
     """The hand rules' decision with only ``rules`` in force."""
-    return not e.forced and not any(rule_refuses(r, e.features, **params) for r in rules)
+    return not e.forced and not any(rule_refuses(r, e.features, params) for r in rules)
 
 
 def replay_agreement(examples: Sequence[Example]) -> float:

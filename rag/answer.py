@@ -54,9 +54,13 @@ class AnswerParams:
     sentences: int = 3  # at most this many quoted sentences
     passages: int = 5  # sentences are drawn from this many top passages
     abstain_below: float = 0.78  # best passage cosine under this → abstain
+    #: … and under this when not one question term occurs in the best passages (BM25 found nothing)
+    abstain_below_without_terms: float = 0.90
     margin: float = 0.05  # neighbouring sentences within this of the best one join the quote
     min_coverage: float = 0.5  # share of the question's key terms the answer passage must mention
     number_coverage: float = 0.6  # … that the sentence quoting a figure must mention
+    #: a sentence of another passage scoring within this of the best is quoted too (a second source)
+    second_source_margin: float = 0.01
     shown_when_abstaining: int = 3  # nearest passages an abstention keeps
     #: units embedded per question (0: all): the best by the cheap evidence (key terms, figures,
     #: the passage's rank and cosine) — embedding is ~90% of an answer's time (eval/EXPERIMENTS.md)
@@ -224,7 +228,8 @@ class Answerer:
     def _dissimilar(self, hits: list[Hit]) -> str | None:
         best = max((h.dense for h in hits[:5] if h.dense is not None), default=None)
         no_terms = not any(h.lexical for h in hits[:5])  # not one question term in the best passages
-        if best is not None and (best < self.params.abstain_below or (no_terms and best < 0.90)):
+        bar = self.params.abstain_below_without_terms if no_terms else self.params.abstain_below
+        if best is not None and best < max(bar, self.params.abstain_below):
             return "The indexed filings do not answer this question; the nearest passages are listed below."
         return None
 
@@ -457,7 +462,7 @@ class Answerer:
         others = [
             c
             for c in cands
-            if c.hit_index != best.hit_index and c.score > best.score - 0.01 and c.text not in quoted
+            if c.hit_index != best.hit_index and c.score > best.score - self.params.second_source_margin and c.text not in quoted
         ]
         if others and len(chosen) < self.params.sentences + 1:
             chosen.append(max(others, key=lambda c: c.score))
