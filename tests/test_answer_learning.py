@@ -12,7 +12,7 @@ from irqa.eval import answerability as ans
 from irqa.eval import quote_training as qt
 from irqa.eval.selfqa import run_selfqa
 from irqa.rag.answer import AnswerParams
-from irqa.rag.answerability import FEATURES, Answerability
+from irqa.rag.answerability import FEATURES, MONOTONE, Answerability
 from irqa.rag.engine import Engine
 from irqa.rag.quote_scoring import QUOTE_FEATURES, QuoteWeights
 
@@ -97,3 +97,15 @@ def test_a_model_never_overrides_a_precise_rule(sample_engine, tmp_path):
     assert not yes.ask(q).abstained
     no = _engine_with(sample_engine, tmp_path, _constant_model(False))
     assert no.ask(q).abstained
+
+
+def test_fit_keeps_the_rules_silence_and_the_weight_signs(asked):
+    examples = ans.examples_from_selfqa(asked)
+    model = ans.fit(examples)
+    got = ans.decide(model, examples)
+    negatives = [(e, a) for e, a in zip(examples, got, strict=True) if not e.answerable]
+    assert sum(not a for _, a in negatives) >= sum(not e.rules_answered for e, _ in negatives)
+    assert all(MONOTONE[f] * c >= -1e-9 for f, c in zip(model.features, model.coef, strict=True))
+    shipped = Answerability.builtin()
+    assert shipped is not None and shipped.features == FEATURES
+    assert shipped.meta["leave_one_company_out"]["answerable"] > 1000  # trained on the real records
