@@ -166,10 +166,25 @@ def fuse_graph(graph: Path, config_json: Path) -> None:
     fused.save_model_to_file(str(graph))
 
 
+def finished_export(target: Path) -> bool:
+    """Whether ``target`` holds a finished export: its marker is there and reads as JSON. A marker
+    cut short (a crash while it was written by an earlier version, a full disk) counts as
+    unfinished — exported again — instead of breaking every ingest with a JSON error."""
+    try:
+        meta = json.loads((Path(target) / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict):
+        return False
+    return all(
+        isinstance(meta.get(k), str) and (Path(target) / meta[k]).is_file() for k in ("graph", "table")
+    )
+
+
 def export_onnx(model_dir: Path) -> Path:
     """Export the encoder (after the word-embedding lookup) and the fp16 table once; return the folder."""
     target = Path(model_dir) / "onnx"
-    if (target / DONE).is_file():
+    if finished_export(target):
         return target
     import torch
     from safetensors.numpy import load_file
@@ -218,9 +233,10 @@ def export_onnx(model_dir: Path) -> Path:
         spm = SPM if spm_agrees(tmp / SPM, Path(model_dir) / "tokenizer.json") else None
         for name in (GRAPH, TABLE, SPM):
             os.replace(tmp / name, target / name)
-        (target / DONE).write_text(
+        (tmp / DONE).write_text(
             json.dumps({"graph": GRAPH, "table": TABLE, "spm": spm, "vocab": int(table.shape[0])})
         )
+        os.replace(tmp / DONE, target / DONE)  # the marker last, and whole or not at all
         (target / "model.onnx").unlink(missing_ok=True)  # the whole-graph export of earlier versions
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -129,3 +129,22 @@ def test_unknown_graph_runtime_is_refused_with_a_code(tmp_path):
     with pytest.raises(UnknownRuntime) as err:
         open_runner(tmp_path / "graph.onnx", 1, "tensorrt")
     assert err.value.code == "unknown_runtime"
+
+
+def test_a_cut_short_export_marker_is_an_unfinished_export(tmp_path):
+    """A crash while export.json was written left a truncated marker that broke every ingest
+    (issue 25 item 7): it now counts as unfinished, and the export is redone."""
+    from irqa.embeddings.onnx_backend import DONE, finished_export
+
+    target = tmp_path / "onnx"
+    target.mkdir()
+    (target / "graph.onnx").write_bytes(b"\x08\x01")
+    (target / "table.npy").write_bytes(b"\x93NUMPY")
+    (target / DONE).write_text('{"graph": "graph.onnx", "table": "table.npy"}', encoding="utf-8")
+    assert finished_export(target)
+    (target / DONE).write_text('{"graph": "graph.on', encoding="utf-8")  # cut short
+    assert not finished_export(target)
+    (target / DONE).write_text('{"graph": "graph.onnx", "table": "gone.npy"}', encoding="utf-8")
+    assert not finished_export(target)
+    (target / DONE).unlink()
+    assert not finished_export(target)
