@@ -152,7 +152,13 @@ class TextGuard:
             )
             return
         body = b"".join(chunks)
-        if _SURROGATE_ESCAPE.search(body) and self._lone_surrogate(body):
+        try:
+            lone = bool(_SURROGATE_ESCAPE.search(body)) and self._lone_surrogate(body)
+        except RecursionError:  # nested deeper than Python's parser goes: not a request anyone means
+            msg = "the request body is nested too deeply to be read as JSON"
+            await JSONResponse(error_body("malformed_json", msg), status_code=400)(scope, receive, send)
+            return
+        if lone:
             msg = "the request contains a lone UTF-16 surrogate (such as \\ud800), which is not text"
             await JSONResponse(error_body("invalid_text", msg), status_code=422)(scope, receive, send)
             return

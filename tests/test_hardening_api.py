@@ -304,3 +304,17 @@ def test_large_ingest_runs_off_the_request_threads_with_a_bounded_queue(open_ser
 def test_unknown_job_is_404(open_server):
     r = httpx.get(f"{open_server.url}/v1/jobs/0123456789abcdef", timeout=30)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_json_nested_too_deep_is_400_with_or_without_a_surrogate(open_server):
+    """5,000-deep JSON holding a surrogate escape made the surrogate check recurse out (500)."""
+    for inner in ('"x"', '"\\ud800"'):
+        body = '{"question": ' + "[" * 5000 + inner + "]" * 5000 + "}"
+        r = httpx.post(
+            f"{open_server.url}/v1/ask",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert r.status_code == 400, (inner, r.text)
+        assert r.json()["error"]["code"] in {"malformed_json", "bad_request"}
