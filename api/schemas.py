@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from irqa.rag import visits
 from irqa.rag.ingest.pipeline import IngestReport
 from irqa.rag.models import (
     Answer,
@@ -23,6 +24,7 @@ from irqa.rag.models import (
     Passage,
     Segment,
 )
+from irqa.rag.visits import CommonInstitution, InstitutionVisits, Visit, VisitCount
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -308,3 +310,51 @@ class ChatRequest(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the error statuses an endpoint can return."""
     return {s: {"model": ErrorOut} for s in statuses}
+
+
+class VisitsOut(BaseModel):
+    """``GET /v1/visits`` and ``irqa visits --format json``: visits from the records' headers.
+
+    ``visits``: the records matching the filters (company, institution, period). ``companies``:
+    with an institution, the indexed companies it visited. ``counts``: with ``counts``, per
+    company per month or per activity type. ``common``: with two filing ids, the institutions
+    at both meetings (the other filters do not apply to it).
+    """
+
+    visits: list[Visit] = Field(default_factory=list)
+    companies: list[InstitutionVisits] = Field(default_factory=list)
+    counts: list[VisitCount] = Field(default_factory=list)
+    common: list[CommonInstitution] = Field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        all_visits: list[Visit],
+        company: str | None = None,
+        institution: str | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        counts: Literal["month", "type"] | None = None,
+        common: tuple[str, str] | None = None,
+    ) -> VisitsOut:
+        if common is not None:
+            return cls(common=visits.common_of(all_visits, *common))
+        chosen = visits.select(all_visits, company, institution, date_from, date_to)
+        out = cls(visits=chosen)
+        if institution:
+            out.companies = visits.companies_visited(chosen, institution)
+        if counts == "month":
+            out.counts = visits.counts_by_month(chosen)
+        elif counts == "type":
+            out.counts = visits.counts_by_type(chosen)
+        return out
+
+    def csv(self) -> str:
+        """The answer's main table as CSV: common, else counts, else companies, else visits."""
+        if self.common:
+            return visits.rows_csv(self.common)
+        if self.counts:
+            return visits.rows_csv(self.counts)
+        if self.companies:
+            return visits.rows_csv(self.companies)
+        return visits.visits_csv(self.visits)

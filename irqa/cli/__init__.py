@@ -6,6 +6,7 @@
 - ``model``: ``model export``
 - ``evaluate``: ``eval questions|beir``, ``bench``
 - ``llm``: ``llm`` (a local chat model for generative answers)
+- ``visits``: ``visits`` (who visited which company, from the records' headers)
 
 Command modules import the library lazily inside the commands, so ``irqa --help`` stays fast.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from irqa.cli import evaluate, index, llm, model, questions, serve
+from irqa.cli import evaluate, index, llm, model, questions, serve, visits
 
 app = typer.Typer(
     help="irqa: cited answers from Chinese investor-relations filings (投资者关系活动记录表).",
@@ -23,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (index, questions, serve, llm):
+for module in (index, questions, serve, llm, visits):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(model.app, name="model")
