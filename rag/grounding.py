@@ -17,7 +17,22 @@ company, or cite nothing. Each sentence of its reply is checked on its own:
   only deny ("与Open AI合作" against "没有跟 Open AI 合作");
 - every named entity in it (Latin proper nouns and acronyms, jieba's person/place/organization
   names, company names from the alias table) occurs in a cited passage, its header facts or its
-  company's names — and a company it names is the company of a cited passage.
+  company's names — and a company it names is the company of a cited passage;
+- it carries no URL, e-mail address, HTML or markdown image/link, whatever the passages hold,
+  and does not urge the reader to act (请立即访问/联系客服/购买, click here):
+  ``irqa.rag.injection``. A generated answer reports what a filing says; links and calls to
+  action are what an injected instruction wants served;
+- its wording is the passages': a sentence with no number is still a claim, so at least 60% of
+  its content words (jieba's nouns, verbs, adjectives; English words through the glossary or
+  as printed; half for a sentence whose figures passed) occur in the cited passages, and at
+  least one thing it says (a word, a figure, a name) does; a word-for-word quote always does.
+  "请立即联系我们的客服购买" against a passage about chips is refused. This catches invented
+  statements, not reworded ones: "大幅提高了分红" against a passage that only names 分红 is
+  refused for 大幅提高, but a claim that reuses the passage's words in another sense can pass.
+
+Passages are checked as data: a paragraph of a passage that addresses a language model
+(忽略以上指令…, ``irqa.rag.injection.as_data``) is no evidence for anything, so the figure or
+claim an injected paragraph dictates is refused like an invented one.
 
 Sentences that fail are not served; they are reported verbatim. Equalities are accepted only
 where arithmetic proves them ("1.2亿元" = "12000万元" = "120 million yuan"); anything else the
@@ -38,8 +53,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-from irqa.rag.analysis.stopwords import MONTHS_EN, NOT_NAMES_EN
+from irqa.rag.analysis.stopwords import MONTHS_EN, NOT_NAMES_EN, TOPIC_STOP_EN, TOPIC_STOP_ZH
+from irqa.rag.evidence import Term, squash, synonyms
 from irqa.rag.figures import CLAUSE_END, PERIODS, Figure, figures, header_figures, measures, supports
 from irqa.rag.figures import CN_NUMERAL as _CN_NUMERAL
 from irqa.rag.figures import CN_UNIT_AFTER as _CN_UNIT_AFTER
@@ -47,6 +64,7 @@ from irqa.rag.figures import EN_NUMBERS as _EN_NUMBERS
 from irqa.rag.figures import cn_value as _cn_value
 from irqa.rag.glossary import glossary
 from irqa.rag.ingest.chunk import sentence_spans
+from irqa.rag.injection import as_data, solicitations, unsafe_markup
 from irqa.rag.models import Passage, Span
 
 #: ``(start, end, stock code)`` of every company a text names (``Engine.mentions``)
@@ -66,6 +84,7 @@ _NUMBER = re.compile(r"(?<![\d.])\d+(?:,\d{3})*(?:\.\d+)?")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&'’\-]*[A-Za-z0-9]|[A-Za-z]")
 _CURRENCY_WORDS = {"rmb", "cny", "usd", "hkd", "eur", "jpy"}  # units, checked with their numbers
 _ENTITY_FLAGS = ("nr", "ns", "nt", "nz")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -252,7 +271,8 @@ def check_sentence(
     if unknown:
         out.problems.append(f"cites passages it was not given: {unknown}")
         return out
-    cited = [sources[n] for n in cites]
+    out.problems += _markup_problems(text)
+    cited = [_as_data(sources[n]) for n in cites]
     evidence = "\n".join(s.evidence for s in cited)
     low_evidence = evidence.lower()
     out.problems += _figure_problems(text, cited)
@@ -270,7 +290,148 @@ def check_sentence(
     )
     if absent:
         out.problems.append(f"names not in the cited passages: {absent}")
+    skip = [text[a:b] for a, b in covered] + [n for c in cited for n in (*c.names, c.passage.company)]
+    out.problems += _wording_problems(text, cited, skip, len(figures(text)), len(names), tag=tag)
     return out
+
+
+# injected text, links, markup, unsupported wording --------------------------------------------
+
+#: below this share of its content words in the cited passages, a sentence is not theirs; a
+#: sentence whose figures the passages hold (value, unit, measure) is anchored, so half will do
+#: (an English sentence's glossary words often miss the passage's wording: "shareholders" for 归母)
+MIN_WORDING = 0.6
+MIN_WORDING_WITH_FIGURES = 0.5
+#: Chinese words that report rather than claim (虹软表示…, 此外…)
+_REPORTING_ZH = frozenset(
+    {
+        "表示",
+        "指出",
+        "称",
+        "称为",
+        "回应",
+        "回答",
+        "答复",
+        "透露",
+        "强调",
+        "说明",
+        "谈到",
+        "提及",
+        "介绍",
+        "提到",
+        "认为",
+        "问题",
+        "投资者",
+        "记录",
+        "活动",
+        "据悉",
+        "此外",
+        "另外",
+        "同时",
+        "其中",
+        "因此",
+        "所以",
+        "以及",
+        "方面",
+        "具体",
+        "包括",
+    }
+)
+_WORDING_FLAGS = ("n", "v", "a", "i", "l", "j")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9&\-]*")
+
+
+def _as_data(source: Source) -> Source:
+    """``source`` with its instruction-like paragraphs blanked (passage text and question)."""
+    p = source.passage
+    text, question = as_data(p.text), as_data(p.question)
+    if text is p.text and question is p.question:
+        return source
+    return Source(source.n, p.model_copy(update={"text": text, "question": question}), source.names)
+
+
+def _markup_problems(text: str) -> list[str]:
+    problems = []
+    if found := unsafe_markup(text):
+        problems.append(f"holds a link or markup, which a generated answer never serves: {found}")
+    if urged := solicitations(text):
+        problems.append(f"urges the reader to act, which a generated answer never does: {urged}")
+    return problems
+
+
+@lru_cache(maxsize=1)
+def _glossary_phrases() -> re.Pattern[str]:
+    terms = sorted((t for t in glossary() if t not in TOPIC_STOP_EN), key=len, reverse=True)
+    return re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, terms)) + r")(?![a-z0-9])")
+
+
+def wording(text: str, cited: list[Source], skip: list[str], *, tag: Tagger) -> tuple[list[str], list[str]]:
+    """The content words of ``text`` that the cited passages hold, and those they do not.
+
+    Chinese: jieba's nouns, verbs, adjectives and idioms of two characters or more, less question
+    and reporting words (表示, 此外); a word counts as held in any of its synonyms' forms, or, when
+    long, with all but one of its character pairs (``irqa.rag.evidence.Term``). English: glossary
+    phrases by their Chinese renderings, other words as printed; a word with neither, against
+    Chinese passages, is neither held nor absent (it cannot be checked). ``skip`` holds company
+    names, which the name check covers.
+    """
+    ev = squash("\n".join(s.evidence for s in cited))
+    body = "".join(s.passage.text for s in cited)
+    cjk, latin = len(_CJK.findall(body)), len(re.findall(r"[A-Za-z]", body))
+    chinese = cjk >= latin  # English words are checked as printed only against English passages
+    t = _MARKERS.sub(" ", text)
+    for name in sorted(skip, key=len, reverse=True):
+        if name.strip():
+            t = re.sub(re.escape(name), " ", t, flags=re.IGNORECASE)
+    held: list[str] = []
+    absent: list[str] = []
+    low = t.lower()
+    taken = [False] * len(low)
+    for m in _glossary_phrases().finditer(low):
+        taken[m.start() : m.end()] = [True] * (m.end() - m.start())
+        forms = [squash(f) for f in (m.group(1), *glossary().get(m.group(1), []))]
+        (held if any(f and f in ev for f in forms) else absent).append(m.group(1))
+    for m in _LATIN_RUN.finditer(t):
+        w = m.group().lower().strip("-")
+        if any(taken[m.start() : m.end()]) or len(w) < 3 or re.search(r"\d", w):
+            continue  # glossary phrases are counted; 4K60-like tokens are figures or names
+        if w in TOPIC_STOP_EN or w in NOT_NAMES_EN or w in _EN_NUMBERS or w in MONTHS_EN:
+            continue
+        if squash(w) in ev:
+            held.append(w)
+        elif not chinese:
+            absent.append(w)
+    runs = " ".join(_CJK_WORD.findall(t))
+    for word, flag in tag(runs) if runs else []:
+        if len(word) < 2 or not _CJK_WORD.fullmatch(word) or not flag.startswith(_WORDING_FLAGS):
+            continue
+        if word in TOPIC_STOP_ZH or word in _REPORTING_ZH:
+            continue
+        (held if Term(word, synonyms().get(word, (word,))).found_in(ev) else absent).append(word)
+    return held, absent
+
+
+def _wording_problems(
+    text: str, cited: list[Source], skip: list[str], n_figures: int, n_names: int, *, tag: Tagger
+) -> list[str]:
+    """A sentence whose words the cited passages do not hold: too few of its content words
+    (:data:`MIN_WORDING`; a sentence whose figures were checked needs only half), or nothing at
+    all it says (its figures and names count, checked elsewhere)."""
+    if squash(text) in squash("\n".join(s.passage.text for s in cited)):
+        return []  # a quote: the passage says it word for word
+    held, absent = wording(text, cited, skip, tag=tag)
+    if not held and not n_figures and not n_names:
+        return [
+            f"says nothing the cited passages say: {sorted(set(absent))}"
+            if absent
+            else "states nothing to check"
+        ]
+    bar = MIN_WORDING_WITH_FIGURES if n_figures else MIN_WORDING
+    if absent and len(held) / (len(held) + len(absent)) < bar:
+        share = f"{len(held)} of {len(held) + len(absent)} held"
+        return [f"words not in the cited passages: {sorted(set(absent))} ({share})"]
+    return []
 
 
 def _held(source: Source) -> list[Figure]:
@@ -524,10 +685,13 @@ def support(
     """The sentence of ``source``'s passage that best supports ``sentence`` (filing offsets).
 
     Shared numbers and names weigh most (they are what the check verified); ``similarity`` (the
-    embedding cosine, which works across languages) breaks the rest.
+    embedding cosine, which works across languages) breaks the rest. Sentences of instruction-like
+    paragraphs are passed over while the passage has others.
     """
     p = source.passage
     spans = passage_sentences(p) or [Span(start=0, end=len(p.text))]
+    data = as_data(p.text)  # an injected paragraph is never the quote shown as the support
+    spans = [s for s in spans if data[s.start : s.end].strip()] or spans
     texts = [p.text[s.start : s.end] for s in spans]
     nums, names = numbers(sentence.text), {e.lower() for e in entities(sentence.text, tag)}
     sims = similarity(sentence.text, texts) if similarity and len(texts) > 1 else [0.0] * len(texts)
