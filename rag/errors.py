@@ -35,6 +35,12 @@ class StoreError(IrqaError, RuntimeError):
     code = "index_unavailable"
 
 
+class CheckUnsupported(StoreError):
+    """The store keeps no checksums of its own files (a Milvus server): nothing to verify."""
+
+    code = "check_unsupported"
+
+
 class StorageFull(StoreError):
     """The disk (or its inodes, or a quota) ran out while writing; nothing was committed."""
 

@@ -16,7 +16,6 @@ from irqa.cli.console import (
     JsonOpt,
     bar_callback,
     err,
-    fail,
     out,
     progress_bar,
     settings_for,
@@ -245,10 +244,7 @@ def check(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     from irqa.wiring import build_engine
 
     with user_errors():
-        store = build_engine(settings_for(index)).store
-        if not hasattr(store, "check"):
-            raise fail(f"'irqa index check' verifies the local store's files; {store.uri} is not one")
-        report = store.check()
+        report = build_engine(settings_for(index)).store.check()
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 from irqa.rag.analysis import Analyzer, JiebaDictionary
 from irqa.rag.analysis.analyzer import SPEC as ANALYZER_SPEC
-from irqa.rag.errors import StoreError
+from irqa.rag.errors import CheckUnsupported, StoreError
 from irqa.rag.models import Filing, FilingSummary, Passage
 
 FORMAT = 2
@@ -275,6 +275,13 @@ class Store(ABC):
     def compact_if_needed(self) -> StoreView | None:
         """The automatic merge after a write; None when nothing was merged (the default)."""
         return None
+
+    def check(self) -> Any:
+        """Verify every stored file against its recorded checksum (``irqa index check``); a store
+        whose files irqa does not write itself (Milvus) cannot, and says so."""
+        raise CheckUnsupported(
+            f"{self.uri}: 'irqa index check' verifies the files of irqa's local store only"
+        )
 
 
 class _LazyFilings(Mapping[str, Filing]):
