@@ -41,6 +41,7 @@ from irqa.rag.models import Answer, AnswerMode, Filing, FilingSummary, Hit, Pass
 from irqa.rag.quote_scoring import QuoteWeights
 from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever
 from irqa.rag.store import Store, StoreView, open_store
+from irqa.rag.visits import Visit, visits_in
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ class _Live:
     #: section texts of this generation (figure questions read a passage's whole section): a memo
     #: that goes with the generation it was read from
     sections: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    #: the filings' visits (``irqa.rag.visits``), read once per generation
+    visits: list[Visit] = field(default_factory=list)
+    _visits_read: list[bool] = field(default_factory=list)
 
     def section(self, p: Passage) -> str:
         key = (p.filing_id, p.section, p.question, p.title)
@@ -380,6 +384,15 @@ class Engine:
             conflict = [resolver.display_name(c) for c in others] + definite
             return Resolution(codes=[code], conflict=conflict, filter_name=resolver.display_name(code))
         return named
+
+    def visits(self) -> list[Visit]:
+        """Who visited which company when, from every indexed record's header (``irqa.rag.visits``):
+        read once per index generation."""
+        live = self.live()
+        if not live._visits_read:
+            live.visits.extend(visits_in(live.snapshot))
+            live._visits_read.append(True)
+        return live.visits
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         """Where ``text`` names companies: (start, end, stock code), from the alias table."""

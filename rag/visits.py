@@ -35,14 +35,12 @@ matches any kind of the same stem.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import re
 import unicodedata
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -517,28 +515,15 @@ class FilingSource(Protocol):
     def filing(self, filing_id: str) -> Filing | None: ...
 
 
-_cache: weakref.WeakKeyDictionary[Any, list[Visit]] = weakref.WeakKeyDictionary()
-
-
 def visits_in(view: FilingSource, aliases: dict[str, str] | None = None) -> list[Visit]:
-    """Every indexed filing's visit, sorted by (date, code, id). A view is one generation of the
-    index, so its visits are kept with it (read once per generation, dropped with the view)."""
-    if aliases is None:
-        try:
-            cached = _cache.get(view)
-        except TypeError:
-            cached = None
-        if cached is not None:
-            return cached
+    """Every indexed filing's visit, sorted by (date, code, id). (``Engine.visits`` keeps them
+    with the generation they were read from.)"""
     out = []
     for s in view.summaries():
         f = view.filing(s.id)
         if f is not None:
             out.append(visit_of(f, aliases))
     out.sort(key=lambda v: (v.date or dt.date.min, v.code, v.filing_id))
-    if aliases is None:
-        with contextlib.suppress(TypeError):  # a view that cannot be weakly referenced
-            _cache[view] = out
     return out
 
 

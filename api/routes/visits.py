@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from irqa.api.deps import Ready, check_dates
 from irqa.api.errors import ApiError
 from irqa.api.schemas import VisitsOut, error_responses
-from irqa.rag.visits import UnknownFiling, visits_in
+from irqa.rag.visits import UnknownFiling
 
 router = APIRouter(tags=["visits"])
 
@@ -49,7 +49,7 @@ def list_visits(
         raise ApiError(422, "invalid_request", f"common takes two filing ids, got {len(common)}")
     try:
         report = VisitsOut.build(
-            visits_in(eng.snapshot()),
+            eng.visits(),
             company=company,
             institution=institution,
             date_from=date_from,
