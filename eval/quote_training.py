@@ -72,7 +72,9 @@ def write_pools(pools: Sequence[Pool], path: Path) -> None:
 
 
 def read_pools(path: Path) -> list[Pool]:
-    return [Pool.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [
+        Pool.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line
+    ]
 
 
 def choose(pool: Pool, weights: Sequence[float], embed_units: int = 6) -> int | None:

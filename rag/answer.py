@@ -462,7 +462,9 @@ class Answerer:
         others = [
             c
             for c in cands
-            if c.hit_index != best.hit_index and c.score > best.score - self.params.second_source_margin and c.text not in quoted
+            if c.hit_index != best.hit_index
+            and c.score > best.score - self.params.second_source_margin
+            and c.text not in quoted
         ]
         if others and len(chosen) < self.params.sentences + 1:
             chosen.append(max(others, key=lambda c: c.score))
