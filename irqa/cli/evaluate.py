@@ -306,3 +306,73 @@ def bench(
     if json_out is not None:
         write_bench(figures, json_out)
         err.print(f"wrote {json_out}", highlight=False)
+
+
+@app.command("answer-quality")
+def answer_quality_cmd(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='Q&A pairs (JSONL): {"_id", "question", "answer"[, "relevance": 1|2|3]} per line.'
+        ),
+    ],
+    ratings_out: Annotated[
+        Path | None, typer.Option("--out", help='Write {"_id", "rating": 1|2|3} per line here.')
+    ] = None,
+    json_out: JsonOut = None,
+    model_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", help="A model from scripts/train_answer_quality.py (default: the shipped one)."
+        ),
+    ] = None,
+) -> None:
+    """Rate whether each company answer addresses its question: 1 does not answer, 2 partly, 3
+    answers (FinTruthQA's relevance values). With labels: 3-class micro/macro-F1 and the F1 of
+    "does not answer"."""
+    import json
+    import time
+
+    from rich.table import Table
+
+    from irqa.embeddings.cache import VectorCache
+    from irqa.eval import answer_quality as aq
+    from irqa.rag.analysis import Analyzer
+    from irqa.wiring import embedder_factory, engine_config
+
+    with user_errors():
+        pairs = aq.load_pairs(file)
+        model = aq.AnswerQualityModel.load(model_file) if model_file else aq.AnswerQualityModel.builtin()
+        s = settings_for(None)
+        embedder = embedder_factory(s)()
+        cache = VectorCache(s.cache_dir / "vectors.sqlite")
+        t0 = time.perf_counter()
+        ratings = aq.rate_pairs(pairs, embedder, cache, Analyzer(engine_config(s).dictionary), model)
+        ms = (time.perf_counter() - t0) * 1000 / len(pairs)
+        body = aq.report(pairs, ratings, model, dataset=file.stem, embedder=embedder.name, ms_per_pair=ms)
+        table = Table(title=f"{file.stem} (answer quality, {len(pairs)} pairs)")
+        table.add_column("")
+        table.add_column("all", justify="right")
+        held = body["metrics_held_out"] if body["in_training_data"] else None
+        if held is not None:
+            table.add_column("not trained on", justify="right")
+        for k, name in aq.RATINGS.items():
+            table.add_row(f"rated {k} ({name})", str(body["rating_counts"][str(k)]), *([""] if held else []))
+        for key in ("micro_f1", "macro_f1", "not_answer_f1") if body["metrics"] else ():
+            row = [f"{body['metrics'][key]:.3f}"] + ([f"{held[key]:.3f}"] if held else [])
+            table.add_row(key.replace("_", " "), *row)
+        out.print(table)
+        if body["in_training_data"]:
+            err.print(
+                f"{body['in_training_data']} of {body['labelled']} labelled pairs are in the model's training "
+                "data: their figures are a training fit, not a measurement",
+                highlight=False,
+            )
+        if ratings_out is not None:
+            aq.write_ratings(ratings_out, pairs, ratings)
+            err.print(f"wrote {ratings_out}", highlight=False)
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True)
+            json_out.write_text(text, encoding="utf-8")
+            err.print(f"wrote {json_out}", highlight=False)
