@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     )
     abstain_below: float = Field(0.78, description="Abstain when the best dense cosine is below this.")
     answerability: str = Field(
-        "builtin",
-        description="Who decides whether the passages answer: 'builtin' (the shipped learned model, "
-        "rag/data/answerability.json), 'rules' (the hand rules alone), or a model JSON file.",
+        "rules",
+        description="Who decides whether the passages answer: 'rules' (the hand rules, the default), "
+        "'builtin' (the shipped learned model, rag/data/answerability.json: opt-in), or a model JSON file.",
     )
     quote_weights: str = Field(
         "builtin",

@@ -63,8 +63,9 @@ class EngineConfig:
     #: read jieba's dictionary word by word (a process that asks one question), not whole
     #: (``irqa.rag.analysis.dictionary``)
     dictionary_on_demand: bool = False
-    #: who decides whether passages answer: "builtin" (the shipped model), "rules", or a model file
-    answerability: str = "builtin"
+    #: who decides whether passages answer: "rules" (the default: the shipped model still refuses some
+    #: questions the rules answer, README "Quality"), "builtin" (the shipped model), or a model file
+    answerability: str = "rules"
     #: how quotable sentences are scored: "builtin" (the shipped learned weights), "hand", or a file
     quote_weights: str = "builtin"
 

@@ -148,16 +148,14 @@ def test_chat_dev_set_is_large_and_mixed():
 
 @pytest.mark.slow
 def test_eval_chat_command(index_copy, tmp_path, cli_env):
-    """`irqa eval chat` on the whole chat dev set: ≥ 87% answered with the expected quote (28 of 32;
-    29 before the learned answerability model, which refuses chat-003 — Hikvision's filing never
-    mentions the 备案 asked about: README "Quality")."""
+    """`irqa eval chat` on the whole chat dev set: ≥ 90% answered with the expected quote."""
     out = tmp_path / "chat.json"
     r = CliRunner().invoke(
         app, ["eval", "chat", str(CHAT_DEV), "--index", str(index_copy), "--json", str(out)]
     )
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert data["metrics"]["answered_with_quote"] >= 0.87, [x["id"] for x in data["rows"] if not x["cited"]]
+    assert data["metrics"]["answered_with_quote"] >= 0.9, [x["id"] for x in data["rows"] if not x["cited"]]
     assert len(data["rows"]) == len(load_chats(CHAT_DEV))
 
 
