@@ -71,6 +71,13 @@ def collect(records: list[Path], translations: Path | None) -> tuple[list[ans.Ex
     return real_examples, sample_examples
 
 
+def write_model(model, path: Path) -> None:
+    """A learned model's JSON (``to_json``) where the answerer reads it; both training scripts use it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def _row(name: str, fig: dict) -> str:
     keys = ("answerable", "unanswerable", "false_refusal", "unanswerable_refusal", "quote_in_answer")
     return f"{name:<24}" + "".join(f"{ans.summarize(fig.get(k)):>12}" for k in keys)
@@ -173,12 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             "rules_same_cases": report["slices"]["all"]["rules"],
             "sample_dev": report["sample_dev"]["learned"],
         }
-        model = dataclasses.replace(model, meta=meta)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        print(f"wrote {args.out}")
+        write_model(dataclasses.replace(model, meta=meta), args.out)
     return 0
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # first: it prepares the process (threads, caches) before torch or jieba load
-selfqa_engine = importlib.import_module("train_answerability").selfqa_engine
+_trainer = importlib.import_module("train_answerability")
+selfqa_engine = _trainer.selfqa_engine
 
 from irqa.eval import quote_training as qt  # noqa: E402
 from irqa.rag.answer import AnswerParams  # noqa: E402
@@ -99,12 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             "l2": args.l2,
             "leave_one_company_out": report["slices"]["all"],
         }
-        model = dataclasses.replace(model, meta=meta)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        print(f"wrote {args.out}")
+        _trainer.write_model(dataclasses.replace(model, meta=meta), args.out)
     return 0
 
 
