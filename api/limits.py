@@ -3,9 +3,19 @@
 Uploads get ``max_upload_bytes`` plus room for multipart framing (the upload reader enforces the
 exact limit on file bytes); every other request is JSON or a form and gets ``json_limit``.
 The declared Content-Length is checked up front, and the bytes actually received are counted.
+
+A refusal reads (and drops) what the client is still sending before it answers, up to
+``DRAIN_LIMIT`` bytes or ``DRAIN_SECONDS``: closing a socket with unread bytes in it makes the
+kernel send a reset, and the client then loses the 413 it was about to read (the "lingering
+close" web servers do; CI saw exactly this as "peer closed connection without sending complete
+message body"). A client that asked for ``Expect: 100-continue`` has sent nothing yet and is
+answered at once.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from irqa.api.errors import error_body
 from starlette.exceptions import HTTPException
@@ -13,6 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 JSON_LIMIT = 1024 * 1024
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 
 
 class BodyLimit:
@@ -47,4 +59,20 @@ class BodyLimit:
     async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
         code = "upload_too_large" if limit == self.upload_limit else "too_large"
         body = error_body(code, f"the request body is larger than the limit of {limit:,} bytes")
+        if dict(scope["headers"]).get(b"expect", b"").lower() != b"100-continue":
+            # a client slower than DRAIN_SECONDS gets its answer now, and the reset with it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drain(receive, DRAIN_LIMIT), DRAIN_SECONDS)
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+async def drain(receive: Receive, cap: int) -> None:
+    """Read and drop the rest of a request body, at most ``cap`` bytes (see the module docstring)."""
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
