@@ -160,6 +160,7 @@ def env(monkeypatch, cache_dir):
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@pytest.mark.slow
 def test_cli_writes_one_rating_per_line_and_the_report(tmp_path, env):
     src = write_pairs(tmp_path / "pairs.jsonl", SAMPLE_PAIRS)
     result = CliRunner().invoke(

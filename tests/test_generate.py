@@ -312,6 +312,7 @@ def pinned_api(llm, sample_engine, cache_dir) -> Iterator[tuple[Server, str, str
     server.stop()
 
 
+@pytest.mark.slow
 def test_generative_answers_on_every_api_surface(pinned_api):
     server, good, bad = pinned_api
     served = good.rsplit(" [", 1)[0] + "[1]"  # renumbered: the first passage cited is [1]

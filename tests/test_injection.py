@@ -265,6 +265,7 @@ def sse(text: str) -> list[tuple[str | None, dict | str]]:
     return out
 
 
+@pytest.mark.slow
 def test_no_link_or_markup_is_served_from_a_hostile_filing(hostile_api):
     body = {"question": QUESTION, "company": NAME}
     served = GOOD.replace("[1][2]。", "。[1][2]")

