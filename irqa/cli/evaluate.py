@@ -376,3 +376,57 @@ def answer_quality_cmd(
             text = json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True)
             json_out.write_text(text, encoding="utf-8")
             err.print(f"wrote {json_out}", highlight=False)
+
+
+@app.command("timeline")
+def timeline_cmd(
+    file: Annotated[Path, typer.Argument(help="Timeline questions (JSONL, see eval/timeline.py).")],
+    index: IndexOpt = None,
+    json_out: JsonOut = None,
+    choose_threshold: Annotated[
+        bool,
+        typer.Option(
+            "--choose/--no-choose",
+            help="Choose the 'discussed' threshold on half the companies and report the other half "
+            "(default); --no-choose scores the shipped threshold.",
+        ),
+    ] = True,
+) -> None:
+    """Score timelines: record recall (records quoted / records that discuss the topic), record
+    precision and quote precision, against records and quotes written down by reading them."""
+    import json
+
+    from rich.table import Table
+
+    from irqa.eval import timeline as ev
+    from irqa.rag.timeline import TimelineParams
+
+    with user_errors():
+        cases = ev.load_cases(file)
+        engine = open_engine(index, bootstrap=False, resident=True)
+        rows = [ev.run_case(engine, c) for c in cases]
+        params, grid = ev.choose(rows) if choose_threshold else (TimelineParams(), [])
+        body = ev.report(rows, params)
+    table = Table(
+        title=f"{file.stem} (timeline, min_score {params.min_score}, term_weight {params.term_weight})"
+    )
+    table.add_column("")
+    for col in ("questions", "records", "record recall", "record precision", "quote precision"):
+        table.add_column(col, justify="right")
+    for name, key in (("chosen on: " + "、".join(body["chosen_on"]), "fit"),
+                      ("held out: " + "、".join(body["held_out"]), "held_out_scores"), ("all", "all")):  # fmt: skip
+        s = body[key]
+        table.add_row(
+            name,
+            str(s["questions"]),
+            str(s["records_discussing"]),
+            f"{s['record_recall']:.3f}",
+            f"{s['record_precision']:.3f}",
+            f"{s['quote_precision']:.3f}",
+        )
+    out.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        body["grid"] = grid
+        json_out.write_text(json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+        err.print(f"wrote {json_out}", highlight=False)
