@@ -24,7 +24,7 @@ from irqa.api.deps import Warmup
 from irqa.api.guards import OriginGuard, TextGuard
 from irqa.api.jobs import WriteQueue
 from irqa.api.limits import BodyLimit
-from irqa.api.routes import filings, openai, probes, questions, visits, web
+from irqa.api.routes import filings, openai, probes, questions, timeline, visits, web
 from irqa.rag.engine import Engine
 
 DESCRIPTION = """\
@@ -83,7 +83,7 @@ def create_app(engine: Engine, config: ApiConfig | None = None, *, bootstrap: bo
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
-    for module in (probes, questions, filings, visits, openai, web):
+    for module in (probes, questions, filings, visits, timeline, openai, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     return app

@@ -24,6 +24,7 @@ from irqa.rag.models import (
     Passage,
     Segment,
 )
+from irqa.rag.timeline import Timeline, TimelineEntry
 from irqa.rag.visits import CommonInstitution, InstitutionVisits, Visit, VisitCount
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -358,3 +359,30 @@ class VisitsOut(BaseModel):
         if self.companies:
             return visits.rows_csv(self.companies)
         return visits.visits_csv(self.visits)
+
+
+class TimelineOut(BaseModel):
+    """``GET /v1/timeline`` and ``irqa timeline --json``: what a company said about a topic in each
+    of its records, oldest first (``irqa.rag.timeline``). An entry that does not discuss the topic
+    has ``discussed: false``, the quote "not discussed" and no citation; ``changes`` sets the
+    figures of a quote against the previous record that discussed it."""
+
+    company: str
+    code: str
+    topic: str
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    terms: list[str] = Field(description="The topic's key terms that were looked for.")
+    min_score: float = Field(description="The 'discussed' threshold (measured, README).")
+    records: int
+    discussed: int
+    entries: list[TimelineEntry]
+
+    @classmethod
+    def of(cls, t: Timeline) -> TimelineOut:
+        return cls(
+            **t.model_dump(exclude={"entries"}),
+            records=len(t.entries),
+            discussed=len(t.discussed),
+            entries=t.entries,
+        )

@@ -293,13 +293,14 @@ _CONFIDENT = ["供不应求", "确定性", "显著", "大幅", "快速增长", "
 _CAUTIOUS = ["不确定", "不明确", "谨慎", "压力", "放缓", "下降", "下滑", "波动", "挑战", "风险", "有限", "暂时",
              "尚未", "还未", "不便", "延迟", "推迟", "短缺", "不及预期", "承压"]  # fmt: skip
 _CAUTIOUS_RX = re.compile("|".join(map(re.escape, sorted(_CAUTIOUS, key=len, reverse=True))))
+#: 没有看到需求推迟: a cautious word after a negation is no caution
+_NEGATED = re.compile(r"(?:没有|没|未|无|不会|并未)\S{0,4}$")
 _CONFIDENT_RX = re.compile("|".join(map(re.escape, sorted(_CONFIDENT, key=len, reverse=True))))
-_WORDS = re.compile(r"[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z0-9.]*")
 
 
 def tone_cues(text: str) -> list[str]:
     """'+word' for each confident cue, '−word' for each cautious one (不确定 is not 确定)."""
-    cautious = [m.group() for m in _CAUTIOUS_RX.finditer(text)]
+    cautious = [m.group() for m in _CAUTIOUS_RX.finditer(text) if not _NEGATED.search(text, 0, m.start())]
     rest = _CAUTIOUS_RX.sub("　", text)
     return [f"+{w}" for w in (m.group() for m in _CONFIDENT_RX.finditer(rest))] + [f"−{w}" for w in cautious]
 
@@ -310,8 +311,12 @@ def _tone(cues: list[str]) -> int:
 
 def _measure(f: Figure) -> str:
     """The words the figure's clause says before it (what it measures), compact."""
-    words = _WORDS.findall(f.before)
-    return "".join(words)[-12:]
+    return re.sub(r"\s+", "", f.before)[-12:]
+
+
+def _label(f: Figure) -> str:
+    """As printed, with the Q of a quarter (Q4, not 4)."""
+    return f"Q{f.text}" if f.unit == "季度" and f.text.isdigit() else f.label
 
 
 def _key(f: Figure) -> tuple[str, frozenset[str]] | None:
@@ -327,15 +332,15 @@ def quote_figures(text: str, topic_terms_: Sequence[str] = ()) -> list[Figure]:
     for f in figures(text):
         if not (f.unit or f.scaled) or (f.unit == "count" and f.value < 2):
             continue
-        if any(squash(f.text) in o for o in own):
-            continue
+        if any(squash(f.text) in o for o in own) or f.prefix.endswith("第"):
+            continue  # the 1.6 of 1.6T; an ordinal (第二个问题)
         out.append(f)
     return out
 
 
 def _compare_to(entry: TimelineEntry, previous: TimelineEntry | None, terms: Sequence[str]) -> None:
     now = quote_figures(entry.quote, terms)
-    entry.figures = [f.label for f in now]
+    entry.figures = [_label(f) for f in now]
     entry.cues = tone_cues(entry.quote)
     if previous is None:
         return
@@ -353,10 +358,10 @@ def _compare_to(entry: TimelineEntry, previous: TimelineEntry | None, terms: Seq
         old = by_key.get(k) if k else None
         if old is not None:
             entry.changes.append(
-                FigureChange(kind="changed", measure=_measure(f), value=f.label, previous=old.label)
+                FigureChange(kind="changed", measure=_measure(f), value=_label(f), previous=_label(old))
             )
         else:
-            entry.changes.append(FigureChange(kind="new", measure=_measure(f), value=f.label))
+            entry.changes.append(FigureChange(kind="new", measure=_measure(f), value=_label(f)))
     t_now, t_before = _tone(entry.cues), _tone(previous.cues)
     entry.tone = "more confident" if t_now > t_before else "less confident" if t_now < t_before else "same"
 
@@ -428,26 +433,26 @@ _SINCE = re.compile(r"(?:since|from|自|从)\s*(20\d\d)\s*年?(?:以来|起)?|(2
 _YEAR_ONE = re.compile(r"(?<!\d)(20\d\d)(?!\d)\s*年?")
 _TOPIC_ZH = [
     re.compile(
-        r"(?:对|关于|就|在)(?P<t>.+?)(?:的|方面的|上的|方面|上)(?:表述|说法|看法|观点|口径|态度|判断|描述|提法|展望|预期|预判|指引|表态|介绍)"
+        r"(?:对|关于|就|在)(?P<t>[^对在和与及　]+?)(?:的|方面的|上的|方面|上)(?:表述|说法|看法|观点|口径|态度|判断|描述|提法|展望|预期|预判|指引|表态|介绍)"
     ),
-    re.compile(r"(?:关于|对于|对|就)(?P<t>.+?)(?:有何|有什么|如何|怎么|怎样|的)"),
-    re.compile(r"(?:在|就)(?P<t>.+?)(?:上|方面)"),
+    re.compile(r"(?:关于|对于|对|就)(?P<t>[^对在和与及　]+?)(?:有何|有什么|如何|怎么|怎样|的)"),
+    re.compile(r"(?:在|就)(?P<t>[^对在和与及　]+?)(?:上|方面)"),
 ]
 _TOPIC_EN = [
     re.compile(
         r"\b(?:view|views|stance|tone|outlook|messaging|guidance|statements?|comments?|narrative|account|description"
         r"|position|expectations?|take)\s+(?:of|on|about|regarding|for)\s+(?P<t>.+?)"
         r"(?=\s+(?:change|changed|changes|evolve|evolved|shift|shifted|move|moved|develop|developed|over|between|from|"
-        r"in|across|since|during)\b|[?？.!]|$)",
+        r"in|across|since|during)\b|[?？!]|\.(?!\d)|$)",
         re.I,
     ),
     re.compile(
         r"\b(?:say|said|says|talk|talked|report|reported|comment|commented)\s+(?:about|on)\s+(?P<t>.+?)"
-        r"(?=\s+(?:over|between|from|in|across|since|during|change)\b|[?？.!]|$)",
+        r"(?=\s+(?:over|between|from|in|across|since|during|change)\b|[?？!]|\.(?!\d)|$)",
         re.I,
     ),
     re.compile(
-        r"\b(?:on|about|regarding|over)\s+(?P<t>.+?)(?=\s+(?:over|between|from|in|across|since|during)\b|[?？.!]|$)",
+        r"\b(?:on|about|regarding|over)\s+(?P<t>.+?)(?=\s+(?:over|between|from|in|across|since|during)\b|[?？!]|\.(?!\d)|$)",
         re.I,
     ),
 ]
@@ -478,6 +483,7 @@ def _dates(q: str) -> tuple[dt.date | None, dt.date | None, str]:
 
 def _clean_topic(t: str) -> str:
     t = re.sub(r"^(?:'s|’s|的)\s*", "", t.strip())
+    t = re.sub(r"^(?:its|their|the company's)\s+", "", t, flags=re.I)
     t = re.sub(r"\b(?:over|in|during|across)\s*$", "", t, flags=re.I)
     return t.strip(" \t?？。.,，、的")
 

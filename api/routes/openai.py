@@ -14,6 +14,7 @@ from irqa.api.deps import Ready, check_dates
 from irqa.api.schemas import AnswerOut, ChatRequest, CitationOut, error_responses
 from irqa.rag.generate import Sentence
 from irqa.rag.models import Answer
+from irqa.rag.timeline import route
 
 router = APIRouter(tags=["openai"])
 
@@ -36,10 +37,11 @@ def chat_completions(req: ChatRequest, eng: Ready) -> Any:
     asked = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
     turn = chat.standalone_question(eng, req.messages) if asked.strip() else chat.Turn("")
     company = req.company or turn.company
-    a = eng.ask(turn.question, company=company, date_from=req.date_from, date_to=req.date_to)
-    items = eng.generate(a, req.mode)
+    routed = route(eng, turn.question, company, req.date_from, req.date_to) if turn.question.strip() else None
+    a = routed or eng.ask(turn.question, company=company, date_from=req.date_from, date_to=req.date_to)
+    items = eng.generate(a, "extractive" if routed else req.mode)
     if req.stream:
-        if not eng.generative or req.mode == "extractive":
+        if not eng.generative or req.mode == "extractive" or routed:
             *_, final = items
             return sse.response(chat.completion_chunks(_reply(final), asked))
         return sse.response(_generated_chunks(items, asked))

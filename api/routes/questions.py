@@ -12,6 +12,7 @@ from irqa.api.deps import Ready, check_dates
 from irqa.api.schemas import AnswerOut, AskRequest, CitationOut, HitOut, SearchOut, error_responses
 from irqa.rag.generate import Sentence
 from irqa.rag.models import Answer
+from irqa.rag.timeline import route
 
 router = APIRouter(tags=["questions"])
 
@@ -38,8 +39,11 @@ router = APIRouter(tags=["questions"])
 )
 def ask(req: AskRequest, eng: Ready) -> Any:
     check_dates(req.date_from, req.date_to)
-    a = eng.ask(req.question, k=req.k, company=req.company, date_from=req.date_from, date_to=req.date_to)
-    items = eng.generate(a, req.mode)
+    routed = route(eng, req.question, req.company, req.date_from, req.date_to)  # a timeline or comparison
+    a = routed or eng.ask(
+        req.question, k=req.k, company=req.company, date_from=req.date_from, date_to=req.date_to
+    )
+    items = eng.generate(a, "extractive" if routed else req.mode)
     if not req.stream:
         *_, final = items
         return AnswerOut.of(final)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from irqa.cli import evaluate, index, llm, model, questions, serve, visits
+from irqa.cli import evaluate, index, llm, model, questions, serve, timeline, visits
 
 app = typer.Typer(
     help="irqa: cited answers from Chinese investor-relations filings (投资者关系活动记录表).",
@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (index, questions, serve, llm, visits):
+for module in (index, questions, serve, llm, visits, timeline):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(model.app, name="model")
