@@ -28,6 +28,7 @@ STAGES = {
     "building": "Building the index from the sample filings",
     "parse": "Parsing filings",
     "embed": "Embedding passages",
+    "quotes": "Embedding quotable sentences",
     "loading": "Loading the index",
 }
 

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="How quotable sentences are scored: 'builtin' (the shipped learned weights, "
         "rag/data/quote_weights.json), 'hand' (the hand-set weights), or a weights JSON file.",
     )
+    quote_vectors_at_ingest: bool = Field(
+        True,
+        description="Embed every quotable sentence at ingest (into the vector cache) so answers need no "
+        "model call for them; false: ingest embeds about half as much and each answer embeds its candidates.",
+    )
 
     # limits (README "Security and limits"; each one stopped a real attack or accident)
     # generative answers (any OpenAI-compatible server: vLLM, llama.cpp, Ollama, a hosted API)

@@ -82,6 +82,7 @@ def engine_config(s: Settings, *, one_question: bool = False) -> EngineConfig:
         dictionary_on_demand=one_question,
         answerability=s.answerability,
         quote_weights=s.quote_weights,
+        quote_vectors_at_ingest=s.quote_vectors_at_ingest,
     )
 
 

@@ -39,6 +39,7 @@ from irqa.rag.ingest.limits import IngestLimits
 from irqa.rag.ingest.pipeline import IngestProgress, IngestReport, Source, expand_paths, ingest_sources
 from irqa.rag.models import Answer, AnswerMode, Filing, FilingSummary, Hit, Passage
 from irqa.rag.quote_scoring import QuoteWeights
+from irqa.rag.quotes import quote_texts
 from irqa.rag.retriever import Filters, FusionParams, Mode, Retriever
 from irqa.rag.store import Store, StoreView, open_store
 from irqa.rag.visits import Visit, visits_in
@@ -68,6 +69,9 @@ class EngineConfig:
     answerability: str = "rules"
     #: how quotable sentences are scored: "builtin" (the shipped learned weights), "hand", or a file
     quote_weights: str = "builtin"
+    #: embed every quotable sentence at ingest (into the vector cache), so answers need no model call
+    #: for them; off, ingest embeds half as much and each answer embeds its candidate sentences
+    quote_vectors_at_ingest: bool = True
 
     @property
     def aliases_path(self) -> Path:
@@ -288,6 +292,7 @@ class Engine:
                     delete_ids=delete_ids or [],
                     progress=progress,
                     limits=limits,
+                    quote_texts=quote_texts if s.quote_vectors_at_ingest else None,
                 )
             except OSError as e:
                 raise storage_error(e, self.store.root) from e

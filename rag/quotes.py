@@ -170,3 +170,8 @@ def _header_units(p: Passage) -> list[Unit]:
 def units(p: Passage) -> list[Unit]:
     """Quotable units of a passage, in order."""
     return _header_units(p) if p.section == "header" else _body_units(p)
+
+
+def quote_texts(p: Passage) -> list[str]:
+    """The texts the answerer may embed for ``p`` (its units): what ingest embeds ahead of time."""
+    return [u.text for u in units(p)]

@@ -82,7 +82,12 @@ def progress_bar() -> Progress:
 
 def bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Callable[..., None]:
     """A ``progress(stage, done, total)`` callback that draws one bar per stage."""
-    names = {"parse": "Parsing filings", "embed": "Embedding passages", **(labels or {})}
+    names = {
+        "parse": "Parsing filings",
+        "embed": "Embedding passages",
+        "quotes": "Embedding quotable sentences",
+    }
+    names.update(labels or {})
     tasks: dict[str, int] = {}
 
     def cb(stage: str, done: int, total: int, item: str = "") -> None:

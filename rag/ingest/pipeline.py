@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source name, one-line reason)
     passages: int = 0  # passages of added/updated filings
     embedded: int = 0  # of which freshly embedded (the rest came from the cache)
+    #: quotable sentences of those passages embedded into the vector cache after the commit, so that
+    #: answering does not embed them (``quote_vectors``); the error that stopped it, if any
+    quote_vectors: int = 0
+    quote_vectors_error: str | None = None
     seconds: float = 0.0
     #: what each accepted file yielded (Q&A pairs, passages), in file order: a parse that went
     #: wrong shows as a record with no Q&A or few passages
@@ -127,8 +132,16 @@ def ingest_sources(
     delete_ids: Sequence[str] = (),
     progress: IngestProgress | None = None,
     limits: IngestLimits | None = None,
+    quote_texts: Callable[[Passage], Iterable[str]] | None = None,
 ) -> tuple[IngestReport, StoreView | None]:
     """Parse, chunk, embed and commit; returns the report and the new snapshot (None if unchanged).
+
+    ``quote_texts``: the quotable sentences of a passage (the answerer's units, handed in by the
+    engine: ingest knows nothing of answers); after the commit they are embedded into ``cache`` —
+    the vectors the answerer scores quotes by — so that an answer costs cosines, not a model call
+    per candidate sentence (issue 23 item 3; README "Performance" has both sides). It runs outside
+    the write lock and can only fail into the report: the index is committed either way, and a
+    missing vector is embedded when a question needs it.
 
     ``embedder`` may be a zero-argument factory: a batch of unparsable files then never pays
     for loading the model. ``limits`` cap the work per file and per call (``IngestLimits``).
@@ -228,8 +241,32 @@ def ingest_sources(
             snap = store.compact_if_needed() or snap
         if aliases_path is not None:
             extend_alias_file(aliases_path, [f.header for f in fresh], store.dictionary)
+    if quote_texts is not None and cache is not None:
+        texts = [t for f in fresh for p in chunks[f.id] for t in quote_texts(p)]
+        report.quote_vectors, report.quote_vectors_error = embed_quotes(embedder, cache, texts, progress)
     report.seconds = time.perf_counter() - t0
     return report, snap
+
+
+def embed_quotes(
+    embedder: Embedder,
+    cache: VectorCache,
+    texts: Iterable[str],
+    progress: IngestProgress | None = None,
+    batch: int = 1024,
+) -> tuple[int, str | None]:
+    """Embed ``texts`` (once each) into ``cache``, in batches so memory stays bounded; returns
+    (freshly embedded, the error that stopped it)."""
+    texts = list(dict.fromkeys(texts))
+    fresh = 0
+    try:
+        for at in range(0, len(texts), batch):
+            fresh += embed_with_cache(embedder, texts[at : at + batch], cache)[1]
+            if progress:
+                progress("quotes", min(at + batch, len(texts)), len(texts))
+    except (sqlite3.Error, OSError) as e:  # a full cache disk: answers embed what is missing instead
+        return fresh, f"{type(e).__name__}: {e}"
+    return fresh, None
 
 
 def _all_unchanged(store: Store, parsed: dict[str, Filing]) -> bool:
