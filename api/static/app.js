@@ -386,6 +386,66 @@ function renderPassage(p) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// timeline: what the chosen company said about a topic in each of its records (GET /v1/timeline)
+
+async function showTimeline(topic) {
+  const f = filters();
+  const hint = $("#timeline-hint");
+  topic = topic.trim();
+  if (!f.company || !topic) {
+    hint.textContent = "Choose a company in Filters and type a topic.";
+    return;
+  }
+  hint.textContent = "Reading every record…";
+  const params = new URLSearchParams({ company: f.company, topic });
+  if (f.date_from) params.set("date_from", f.date_from);
+  if (f.date_to) params.set("date_to", f.date_to);
+  try {
+    const t = await api(`/v1/timeline?${params}`);
+    hint.textContent = "";
+    $("#empty").hidden = true;
+    $("#answers").prepend(renderTimeline(t));
+  } catch (err) {
+    hint.textContent = `Could not build the timeline: ${err.message}`;
+  }
+}
+
+function renderTimeline(t) {
+  const list = el("ol", { class: "timeline-list" });
+  for (const e of t.entries) {
+    const c = e.citation;
+    const changes = (e.changes || []).map((x) => (x.kind === "changed" ? `${x.previous} → ${x.value}` : `new ${x.value}`));
+    if (e.tone === "more confident" || e.tone === "less confident") changes.push(`wording ${e.tone}`);
+    list.append(
+      el(
+        "li",
+        { class: `timeline-entry${e.discussed ? "" : " silent"}`, "data-filing": e.filing_id },
+        el("div", { class: "cite-head" }, el("span", { class: "badges" }, badges({ record_no: e.record_no, date: e.date }))),
+        e.discussed && e.question ? el("p", { class: "cite-q" }, el("span", { class: "q-label", text: "问" }), e.question) : null,
+        e.discussed ? el("blockquote", { class: "quote", text: e.quote }) : el("p", { class: "hint", text: "not discussed" }),
+        changes.length ? el("p", { class: "timeline-changes", text: changes.join(" · ") }) : null,
+        c
+          ? el("button", {
+              type: "button",
+              class: "link open-cite",
+              text: "Open in filing →",
+              "aria-label": `Open the quote of ${t.company} record ${e.record_no || e.filing_id}`,
+              onclick: (ev) => openFiling(c.filing_id, { start: c.start, end: c.end, label: `[${c.n}]` }, ev.currentTarget),
+            })
+          : null,
+      ),
+    );
+  }
+  return el(
+    "article",
+    { class: "answer timeline", tabindex: "-1" },
+    el("header", { class: "answer-head" }, el("h3", { class: "asked", text: `${t.company} on ${t.topic}` }),
+      el("div", { class: "scope", text: `Discussed in ${t.discussed} of ${t.records} records` })),
+    list,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // the filing panel
 
 async function openFiling(id, span, trigger) {
@@ -563,6 +623,10 @@ function wire() {
     $("#company").value = "";
     $("#date-from").value = "";
     $("#date-to").value = "";
+  });
+  $("#timeline-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    showTimeline($("#timeline-topic").value);
   });
   $("#panel-close").addEventListener("click", closePanel);
   $("#panel-jump").addEventListener("click", () => {
