@@ -17,6 +17,16 @@ Fallbacks, never an error: nothing verified → the extractive answer; an unreac
 slow model (``LlmConfig.timeout`` for the whole reply) → the extractive answer with a
 ``warning``, or, when verified sentences already went out, those with a ``warning``.
 
+Bounds the server cannot stretch. ``LlmConfig.timeout`` is a wall-clock deadline over the whole
+reply, not the HTTP client's per-read timeout: a server that drips one token a second, or keeps
+the stream alive with SSE comments and never writes a token, resets a read timeout forever (the
+red team held requests 90–120 s with a 30 s setting). So the reply is read on an event loop
+(:func:`_bounded`) and the caller waits on a queue with the time left; at the deadline the
+request task is cancelled, which closes the connection. ``LlmConfig.max_tokens`` is asked of the
+server and also enforced here: the reply stops after ``max_tokens`` streamed pieces or
+``max_tokens × CHARS_PER_TOKEN`` characters, whichever comes first (a server that ignored the cap
+sent 2,422 tokens for 400).
+
 Example::
 
     >>> gen = GroundedGenerator(LlmConfig(base_url="http://127.0.0.1:8080/v1", model="smollm2"))
@@ -27,10 +37,15 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +57,12 @@ from irqa.rag.models import Answer, Citation, Grounding, Hit
 log = logging.getLogger("irqa")
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+
+#: characters one token may stand for when the reply is capped client-side: a token is 1-2
+#: characters of Chinese and ~4 of English on average, so a reply within ``max_tokens`` stays
+#: under this many characters per token, and a server that sends many tokens per streamed piece
+#: is still stopped near the cap
+CHARS_PER_TOKEN = 6
 
 #: what the model is told to say when the passages do not answer (recognized in its reply)
 DECLINE = {
@@ -83,7 +104,7 @@ class LlmConfig:
     timeout: float = 30.0  # seconds for the whole reply; slower → what is verified so far, or extractive
     passages: int = 4  # how many of the best passages the model sees
     sentences: int = 4  # asked-for maximum length of the reply
-    max_tokens: int = 400
+    max_tokens: int = 400  # asked of the server and enforced here (``CHARS_PER_TOKEN``)
     temperature: float = 0.0
     extra_body: dict[str, Any] = field(default_factory=dict)  # server-specific request fields
 
@@ -131,21 +152,28 @@ def _attribute(value: str) -> str:
     return re.sub(r"\s+", " ", defang(value)).replace('"', "”")
 
 
-def chain(config: LlmConfig):
-    """The LCEL chain: prompt → ``ChatOpenAI`` → plain text (imported only when an LLM is used)."""
+def chain(config: LlmConfig, http_async_client: Any = None):
+    """The LCEL chain: prompt → ``ChatOpenAI`` → plain text (imported only when an LLM is used).
+
+    ``http_async_client``: the HTTP client of its async calls (``openai.DefaultAsyncHttpxClient``);
+    :func:`_bounded` gives each reply its own, so that closing it closes the reply's connection.
+    """
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(
         base_url=config.base_url,
+        http_async_client=http_async_client,
         model=config.model,
         api_key=config.api_key or "not-needed",  # local servers take any key; the client needs one
         timeout=config.timeout,
         max_retries=0,  # a retry would double the wait before the fallback
         temperature=config.temperature,
-        max_tokens=config.max_tokens,
-        extra_body=config.extra_body or None,
+        # sent as max_tokens in the body: langchain-openai renames its max_tokens to
+        # max_completion_tokens, which llama_cpp.server does not know and ignores (a 400-token
+        # cap produced 2,422 tokens); every OpenAI-compatible server reads max_tokens
+        extra_body={"max_tokens": config.max_tokens} | config.extra_body,
     )
     prompt = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
     return prompt | llm | StrOutputParser()
@@ -156,12 +184,6 @@ class GroundedGenerator:
 
     def __init__(self, config: LlmConfig) -> None:
         self.config = config
-        self._chain = None
-
-    def _runnable(self):
-        if self._chain is None:
-            self._chain = chain(self.config)
-        return self._chain
 
     def answer(
         self,
@@ -238,20 +260,28 @@ class GroundedGenerator:
 
         splitter = SentenceStream()
         deadline = time.monotonic() + cfg.timeout
+        pieces = chars = 0
         try:
-            with closing(self._runnable().stream(inputs)) as chunks:  # closed on timeout or failure too
+            # closed on the deadline, the cap or a failure too: that cancels the request
+            with closing(_bounded(cfg, inputs, deadline)) as chunks:
                 for chunk in chunks:
+                    if not chunk:
+                        continue
+                    pieces, chars = pieces + 1, chars + len(chunk)
+                    if pieces > cfg.max_tokens or chars > cfg.max_tokens * CHARS_PER_TOKEN:
+                        # the server ignored max_tokens: stop reading; the cut sentence is dropped
+                        warning = f"the language model's reply passed the cap of {cfg.max_tokens} tokens and was cut"
+                        break
                     reply.append(chunk)
                     for raw in splitter.feed(chunk):
                         if (s := judge(raw)) is not None:
                             yield s
-                    if time.monotonic() > deadline:
-                        warning = f"the language model did not finish within {cfg.timeout:g} s"
-                        break
                 else:
                     for raw in splitter.flush():
                         if (s := judge(raw)) is not None:
                             yield s
+        except ReplyDeadline:
+            warning = f"the language model did not finish within {cfg.timeout:g} s"
         except Exception as e:  # any failure of the model or its server ends in the fallback, never a 500
             log.debug("LLM call failed: %s: %s", type(e).__name__, e)
             warning = f"the language model at {cfg.base_url} failed ({_describe(e)})"
@@ -297,6 +327,92 @@ class GroundedGenerator:
     ) -> Citation:
         span = support(sentence, source, similarity, tag=tag)
         return Citation.quoting(n, hit, span.start, span.end)
+
+
+class ReplyDeadline(TimeoutError):
+    """The whole reply took longer than ``LlmConfig.timeout`` (caught: it ends in the fallback)."""
+
+
+class _IoLoop:
+    """The one event loop thread that reads every reply of this process.
+
+    One per process, not per generator: ``langchain_openai`` keeps one async HTTP client per
+    process (per base URL and timeout), and its pooled connections belong to the loop that
+    opened them. Started on first use, again in a forked child (the thread does not survive a
+    fork); a daemon, so it never holds the process at exit.
+    """
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+    _pid = 0
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._pid != os.getpid() or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="irqa-llm-io", daemon=True).start()
+                cls._loop, cls._pid = loop, os.getpid()
+            return cls._loop
+
+
+_END = object()
+
+
+def _bounded(config: LlmConfig, inputs: dict[str, Any], deadline: float) -> Iterator[str]:
+    """The chain's streamed text, ending by ``deadline`` (``time.monotonic()``) whatever the
+    server does: ``ReplyDeadline`` then; a failure of the chain is raised as itself.
+
+    The reply is read by the chain's ``astream`` on :class:`_IoLoop`; pieces come through a queue
+    that this thread waits on with the time left. Closing the iterator (the caller stopped, hit
+    the token cap, or the deadline passed) cancels the request task. The reply has an HTTP client
+    of its own, closed when the task ends: that closes the connection at once (the server sees
+    it), where LangChain's nested async generators would release it only at the next cyclic
+    garbage collection — a flooding server went on writing into the socket for seconds. The task
+    also cancels itself one second after the deadline, should its consumer vanish unclosed.
+    """
+    import openai
+
+    pieces: queue.SimpleQueue = queue.SimpleQueue()
+
+    async def pump() -> None:
+        client = openai.DefaultAsyncHttpxClient(timeout=config.timeout)
+        reply = chain(config, client).astream(inputs)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + 1.0):
+                async for chunk in reply:
+                    pieces.put(chunk)
+        except BaseException as e:  # handed to the waiting thread (CancelledError too)
+            pieces.put(e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        else:
+            pieces.put(_END)
+        finally:
+            try:
+                await reply.aclose()
+            finally:
+                await client.aclose()
+
+    task: Future = asyncio.run_coroutine_threadsafe(pump(), _IoLoop.get())
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReplyDeadline
+            try:
+                item = pieces.get(timeout=left)
+            except queue.Empty:
+                raise ReplyDeadline from None
+            if item is _END:
+                return
+            if isinstance(item, TimeoutError | asyncio.CancelledError):
+                raise ReplyDeadline
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
 
 
 def _is_decline(text: str) -> bool:
