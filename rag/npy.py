@@ -11,6 +11,7 @@ One lock around the header read serializes just that (microseconds); the mapping
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
@@ -24,3 +25,9 @@ def open_npy(path: Path) -> np.ndarray:
     """``np.load(path, mmap_mode="r")``, one thread at a time."""
     with _HEADER_LOCK:
         return np.load(path, mmap_mode="r")
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    """A ``.npy`` file's bytes, already read, as an array (no pickles), one thread at a time."""
+    with _HEADER_LOCK:
+        return np.load(io.BytesIO(data), allow_pickle=False)

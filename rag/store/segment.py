@@ -22,6 +22,17 @@ cores), against 11-20 and 19-28 ms for the whole ``load()``. A file bigger than 
 full only by ``irqa index check`` and by a merge, which reads it whole anyway. Segments written before
 checksums (no ``files`` in meta.json) still open; a compaction rewrites them with checksums.
 
+Truncation. A memory-mapped file that shrinks under the process (a disk tool, a careless copy)
+turns the next read of a lost page into SIGBUS, which kills the server outright; a file that
+shrank before it was mapped does the same on first use. So a part up to ``READ_BELOW`` bytes is
+read into memory and checked from the very bytes read (size and hash): nothing done to the file
+afterwards reaches the process. A bigger part is memory-mapped after its size is checked, and
+every access to it (:meth:`Segment._guard`) compares the file's size again first, so a
+truncated file is :class:`IndexCorrupt` (503 ``index_corrupt`` over HTTP) instead of a crash;
+only a truncation in the microseconds between that check and the read can still fault.
+Unreadable parts (a damaged ``docs.sqlite``, a ``.npy`` with a bad header, FAISS refusing the
+file) are ``IndexCorrupt`` too, never a traceback.
+
 fp16 keeps cosines within ~1e-4 of float32 and recall@10 at 1.0 of exact search (measured in
 ``eval/bench.py``), at half the bytes; SQ8 measured 0.99 and was not needed for the size target.
 """
@@ -43,7 +54,7 @@ import numpy as np
 from irqa.rag.errors import StoreError
 from irqa.rag.lexical import TermMatrix
 from irqa.rag.models import Filing, FilingSummary, Passage
-from irqa.rag.npy import open_npy
+from irqa.rag.npy import load_npy, open_npy
 
 #: segments with at least this many rows get an inverted-file (IVF) index over the same fp16 codes
 #: (see eval/bench.py for the measurement: recall@10 vs exact, latency, build time; HNSW built
@@ -59,6 +70,9 @@ CHECKSUM = "sha256"
 #: at open, files up to this size are hashed in full (~25 ms at 1.3 GB/s); bigger ones get their
 #: size checked, and their full hash from ``irqa index check`` and merges
 OPEN_HASH_BYTES = 32 << 20
+#: parts up to this size are read into memory, checked from the bytes read; bigger ones are
+#: memory-mapped behind a size check at every access (see "Truncation" above)
+READ_BELOW = OPEN_HASH_BYTES
 #: the parts a segment cannot be searched without (checked also in segments without checksums)
 REQUIRED = ("meta.json", "dense.faiss", "docs.sqlite", "lexical/indptr.npy")
 
@@ -281,6 +295,8 @@ class Segment:
         self._dates: np.ndarray | None = None
         self._db: sqlite3.Connection | None = None
         self._texts: dict[str, str] = {}
+        #: memory-mapped parts → the size they had when mapped (checked before every access)
+        self._mapped: dict[str, int] = {}
 
     @property
     def sealed(self) -> bool:
@@ -313,46 +329,123 @@ class Segment:
         return problems
 
     # parts, opened lazily ---------------------------------------------------------------------
+    def _corrupt(self, rel: str, why: str) -> IndexCorrupt:
+        return IndexCorrupt(self.folder, [f"{self.folder / rel} {why}"])
+
+    def _read(self, rel: str) -> bytes | None:
+        """The bytes of part ``rel`` when it is at most ``READ_BELOW``, checked against meta.json
+        from the very bytes read; None for a bigger part, whose size is checked and remembered
+        for :meth:`_guard` (the caller maps it)."""
+        path = self.folder / rel
+        expected = self.files.get(rel) if self.files is not None else None
+        try:
+            size = path.stat().st_size
+            if expected is not None and size != expected[0]:
+                raise self._corrupt(rel, f"has {size} bytes, {expected[0]} were written")
+            if size > READ_BELOW:
+                self._mapped[rel] = size
+                return None
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise self._corrupt(rel, "is missing") from None
+        except OSError as e:
+            raise self._corrupt(rel, f"is unreadable ({e.strerror or e})") from None
+        if expected is not None and (
+            len(data) != expected[0] or hashlib.new(CHECKSUM, data).hexdigest() != expected[1]
+        ):
+            raise self._corrupt(rel, f"differs from what was written ({CHECKSUM} mismatch)")
+        return data
+
+    def _guard(self, *rels: str) -> None:
+        """Before touching memory-mapped parts: their files still have the size they were mapped
+        with (a mapped file that shrank would fault with SIGBUS on the next read)."""
+        for rel in rels:
+            size = self._mapped.get(rel)
+            if size is None:
+                continue
+            try:
+                now = (self.folder / rel).stat().st_size
+            except OSError:
+                now = -1
+            if now != size:
+                got = "is missing" if now < 0 else f"has {now} bytes"
+                raise self._corrupt(rel, f"{got}, {size} were mapped (truncated or replaced while open)")
+
+    def _npy(self, rel: str) -> np.ndarray:
+        data = self._read(rel)
+        try:
+            return load_npy(data) if data is not None else open_npy(self.folder / rel)
+        except (ValueError, OSError, EOFError) as e:  # a bad header, or shorter than it says
+            raise self._corrupt(rel, f"is not a readable array ({e})") from None
+
     @property
     def index(self) -> faiss.Index:
         if self._index is None:
-            path = str(self.folder / "dense.faiss")
             with self._lock:
                 if self._index is None:
-                    # memory-map flat codes where this FAISS can (IO_FLAG_MMAP_IFC); else read them
-                    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if self.kind == "flat" else 0
-                    self._index = faiss.read_index(path, flag)
+                    data = self._read("dense.faiss")
+                    try:
+                        if data is not None:
+                            self._index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
+                        else:
+                            # memory-map flat codes where this FAISS can (IO_FLAG_MMAP_IFC); else read them
+                            flag = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if self.kind == "flat" else 0
+                            self._index = faiss.read_index(str(self.folder / "dense.faiss"), flag)
+                    except RuntimeError as e:
+                        first = str(e).strip().splitlines()[-1] if str(e).strip() else "unreadable"
+                        raise self._corrupt(
+                            "dense.faiss", f"is not a readable FAISS index ({first})"
+                        ) from None
+        self._guard("dense.faiss")
         return self._index
 
     @property
     def terms(self) -> TermMatrix:
         if self._terms is None:
-            self._terms = TermMatrix.load(self.folder / "lexical")
+            arrays = [self._npy(f"lexical/{name}") for name in TermMatrix.FILES]
+            self._terms = TermMatrix(None, *arrays, vocab_path=self.folder / "lexical" / "vocab.json")
+        self._guard(*(f"lexical/{name}" for name in TermMatrix.FILES))
         return self._terms
 
     @property
     def codes(self) -> np.ndarray:
         if self._codes is None:
-            self._codes = open_npy(self.folder / "codes.npy")
+            self._codes = self._npy("codes.npy")
+        self._guard("codes.npy")
         return self._codes
 
     @property
     def dates(self) -> np.ndarray:
         if self._dates is None:
-            self._dates = open_npy(self.folder / "dates.npy")
+            self._dates = self._npy("dates.npy")
+        self._guard("dates.npy")
         return self._dates
 
     def _sql(self, query: str, args: Sequence = ()) -> list[tuple]:
+        """A query of docs.sqlite; a damaged file is ``IndexCorrupt``. SQLite reads it with
+        read() (``mmap_size=0``), so a truncated file is an error, never SIGBUS."""
         with self._lock:
-            if self._db is None:
-                uri = f"file:{self.folder / 'docs.sqlite'}?mode=ro&immutable=1"
-                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            return self._db.execute(query, args).fetchall()
+            try:
+                if self._db is None:
+                    uri = f"file:{self.folder / 'docs.sqlite'}?mode=ro&immutable=1"
+                    db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    db.execute("PRAGMA mmap_size=0")
+                    self._db = db
+                return self._db.execute(query, args).fetchall()
+            except sqlite3.DatabaseError as e:
+                raise self._corrupt("docs.sqlite", f"is unreadable (SQLite: {e})") from None
+
+    def _record(self, blob: bytes) -> dict:
+        """One stored row of docs.sqlite (zlib JSON); undecodable bytes are ``IndexCorrupt``."""
+        try:
+            return _unpack(blob)
+        except (zlib.error, ValueError, TypeError) as e:
+            raise self._corrupt("docs.sqlite", f"holds an unreadable row ({type(e).__name__}: {e})") from None
 
     # documents --------------------------------------------------------------------------------
     def filing(self, filing_id: str) -> Filing | None:
         found = self._sql("SELECT data FROM filings WHERE id = ?", [filing_id])
-        return Filing.model_validate(_unpack(found[0][0])) if found else None
+        return Filing.model_validate(self._record(found[0][0])) if found else None
 
     def filing_text(self, filing_id: str) -> str:
         text = self._texts.get(filing_id)
@@ -379,7 +472,9 @@ class Segment:
             found.update(self._sql(f"SELECT row, data FROM passages WHERE row IN ({marks})", part))
         out = []
         for r in rows:
-            d = _unpack(found[r])
+            if r not in found:
+                raise self._corrupt("docs.sqlite", f"has no passage row {r}")
+            d = self._record(found[r])
             if "text" not in d:
                 d["text"] = self.filing_text(d["filing_id"])[d["start"] : d["end"]]
             out.append(Passage.model_validate(d))
@@ -451,6 +546,7 @@ class MemorySegment(Segment):
         self._filings = dict(filings or {})
         self._texts = {}
         self._db = None
+        self._mapped = {}
 
     def filing(self, filing_id: str) -> Filing | None:
         return self._filings.get(filing_id)

