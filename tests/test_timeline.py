@@ -96,12 +96,15 @@ def real_engine(tmp_path_factory, embedder) -> Engine:
     if not REAL_FILINGS.is_dir():
         pytest.skip(f"no real records at {REAL_FILINGS}")
     cache = fresh_cache(SESSION_CACHE / "timeline-real")
-    engine = Engine(make_config(tmp_path_factory.mktemp("real-timeline"), cache), embedder)
+    # timelines score sentences as they go: the quote vectors ingest would add are not needed here
+    config = make_config(tmp_path_factory.mktemp("real-timeline"), cache, quote_vectors_at_ingest=False)
+    engine = Engine(config, embedder)
     report = engine.ingest_paths([REAL_FILINGS / "300570_太辰光", REAL_FILINGS / "301611_珂玛科技"])
     assert not report.failed and len(report.added) == 18
     return engine
 
 
+@pytest.mark.slow  # 18 real records embedded cold; the sample-index cases cover the kind
 @needs_shared
 def test_real_records_recall_and_quote_precision(real_engine: Engine):
     cases = [c for c in CASES if c.company in ("太辰光", "珂玛科技")]
@@ -116,6 +119,7 @@ def test_real_records_recall_and_quote_precision(real_engine: Engine):
     assert everything["record_precision"] < 0.7  # no threshold: every record "discusses" it
 
 
+@pytest.mark.slow  # 18 real records embedded cold; the sample-index cases cover the kind
 @needs_shared
 def test_real_timeline_in_date_order_with_figure_changes(real_engine: Engine):
     t = timeline(real_engine, "珂玛科技", "苏州工厂")
