@@ -7,6 +7,12 @@ without holding a thread, at most ``capacity`` jobs wait or run (more get 503 ``
 ``Retry-After``), and a request that waited ``wait_seconds`` answers 202 with the job, which
 ``GET /v1/jobs/{id}`` reports until it is done.
 
+An upload takes its place in the queue before its body is read (:meth:`WriteQueue.reserve`,
+called by the upload reader): with the queue full it is refused at once, instead of after its
+files were buffered — 16 concurrent 19 MB uploads into a full queue added 362 MB to the server
+before each got its 503. The place is held in a context variable of the request's task, so the
+``submit`` of the same request uses it; a request that fails before submitting gives it back.
+
 A job whose client went away before it answered is cancelled: a queued one never starts, a
 running one stops at the next embedding batch (``Cancelled`` from the progress callback) and
 commits nothing, so the index stays as it was.
@@ -15,9 +21,11 @@ commits nothing, so the index stays as it was.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,8 +94,34 @@ def as_api_error(e: BaseException) -> ApiError:
     )
 
 
+class Slot:
+    """A place in the write queue taken before the job exists (an upload whose body is still
+    arriving). ``submit`` in the same request turns it into the job's place; otherwise
+    :meth:`release` gives it back — and so does the garbage collector, should a request end
+    without either (the place must never leak: the queue would shrink for good)."""
+
+    def __init__(self, queue: WriteQueue) -> None:
+        self.queue = queue
+        self._finalizer = weakref.finalize(self, queue._give_back)
+
+    @property
+    def held(self) -> bool:
+        return self._finalizer.alive
+
+    def release(self) -> None:
+        """Give the place back (again: nothing)."""
+        self._finalizer()
+
+    def _use(self) -> None:
+        self._finalizer.detach()
+
+
+#: the place this request's task reserved (``WriteQueue.reserve``), used by its ``submit``
+_reserved: contextvars.ContextVar[Slot | None] = contextvars.ContextVar("irqa_write_slot", default=None)
+
+
 class WriteQueue:
-    """A single writer thread with at most ``capacity`` jobs waiting or running."""
+    """A single writer thread with at most ``capacity`` jobs waiting or running (or reserved)."""
 
     def __init__(self, capacity: int, wait_seconds: float) -> None:
         self.capacity = capacity
@@ -97,17 +131,40 @@ class WriteQueue:
         self._active = 0
         self._jobs: OrderedDict[str, Job] = OrderedDict()
 
-    def submit(self, kind: str, work: Work) -> Job:
+    def _busy(self) -> ApiError:
+        return ApiError(
+            503,
+            "busy",
+            f"{self._active} writes are already queued or running (limit {self.capacity}, "
+            f"IRQA_INGEST_QUEUE); retry in {RETRY_AFTER_S} s",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    def reserve(self) -> Slot:
+        """Take a place for a write whose input is still arriving; 503 ``busy`` when none is
+        free. The next :meth:`submit` of this request (task) uses it."""
         with self._lock:
             if self._active >= self.capacity:
-                raise ApiError(
-                    503,
-                    "busy",
-                    f"{self._active} writes are already queued or running (limit {self.capacity}, "
-                    f"IRQA_INGEST_QUEUE); retry in {RETRY_AFTER_S} s",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
-                )
+                raise self._busy()
             self._active += 1
+        slot = Slot(self)
+        _reserved.set(slot)
+        return slot
+
+    def _give_back(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def submit(self, kind: str, work: Work) -> Job:
+        slot = _reserved.get()
+        with self._lock:
+            if slot is not None and slot.queue is self and slot.held:
+                slot._use()  # its place becomes the job's
+                _reserved.set(None)
+            elif self._active >= self.capacity:
+                raise self._busy()
+            else:
+                self._active += 1
             job = Job(uuid.uuid4().hex, kind, dt.datetime.now(dt.UTC))
             self._jobs[job.id] = job
             self._forget_old()

