@@ -89,11 +89,11 @@ def storage_error(e: OSError, root: Path) -> StorageFull | StorageFailed:
     errno, so a failure without one on a device that is (nearly) out of space or inodes counts
     as full too.
     """
-    where = e.filename or root
-    if e.errno in _FULL or (e.errno is None and _low_on_space(root)):
+    where = Path(e.filename) if e.filename else Path(root)
+    if e.errno in _FULL or (e.errno is None and _low_on_space(where)):
         return StorageFull(
-            f"out of space writing {where} ({e.strerror or e}): free disk space or inodes there "
-            f"and retry; the index at {root} is unchanged"
+            f"out of space writing {where} ({e.strerror or e}) on {_disk_of(where)}: free disk space "
+            f"or inodes there and retry; the index at {root} is unchanged"
         )
     return StorageFailed(
         f"could not write {where} ({e.strerror or e}): check that the folder exists and is writable, "
@@ -101,15 +101,34 @@ def storage_error(e: OSError, root: Path) -> StorageFull | StorageFailed:
     )
 
 
-def _low_on_space(root: Path) -> bool:
-    path = root
+def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
+    return path
+
+
+def _low_on_space(path: Path) -> bool:
+    """Whether the disk holding ``path`` (the file that failed, not the index: the cache may be
+    on another disk) is (nearly) out of space or inodes."""
     try:
-        st = os.statvfs(path)
+        st = os.statvfs(_existing(path))
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < _LOW_SPACE or (st.f_files > 0 and st.f_favail == 0)
+
+
+def _disk_of(path: Path) -> str:
+    """The disk that filled, as its mount point and what is left on it: the index and the cache
+    folders may be on different disks, and the user must know which one to free."""
+    at = _existing(path.absolute())
+    mount = at
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    try:
+        st = os.statvfs(at)
+    except OSError:
+        return f"the disk mounted at {mount}"
+    return f"the disk mounted at {mount} ({st.f_bavail * st.f_frsize // 1024:,} KiB free)"
 
 
 class AnswerabilityModelError(IrqaError, ValueError):

@@ -384,3 +384,62 @@ def test_milvus_lite_lock_beside_the_db_and_a_second_process_gets_one_clear_erro
         holder.wait()
     after = irqa("filings")
     assert after.returncode == 0 and "688775-2025-003" in after.stdout, after.stderr[-2000:]
+
+
+# which disk filled ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disks(tmp_path):
+    """Two tmpfs disks: ``index`` (512 KiB) and ``cache`` (160 KiB), each too small for the
+    second write."""
+    disks = {}
+    for name, size in (("index", "512k"), ("cache", "160k")):
+        mnt = tmp_path / f"{name}-disk"
+        mnt.mkdir()
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True
+        )
+        if r.returncode != 0:
+            pytest.skip(f"needs root to mount a tmpfs: {r.stderr.decode().strip()}")
+        disks[name] = mnt
+    yield disks
+    for mnt in disks.values():
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_507_names_the_disk_that_filled_index_or_cache(small_disks, tmp_path, cache_dir, embedder):
+    from fastapi.testclient import TestClient
+    from irqa.api.app import create_app
+    from irqa.api.config import ApiConfig
+    from irqa.rag.errors import StorageFull
+
+    from tests.helpers import HIKVISION, fresh_cache
+
+    def upload(engine: Engine, path: Path) -> dict:
+        with TestClient(create_app(engine, ApiConfig(ingest_wait_seconds=600)), base_url="http://127.0.0.1") as c:
+            assert c.get("/readyz").status_code == 200
+            r = c.post("/v1/filings", files={"files": (path.name, path.read_bytes())})
+            assert r.status_code == 507, r.text
+            return r.json()["error"]
+
+    # the index's disk fills; the cache (the session's, on the ordinary disk) has room
+    index_disk = small_disks["index"]
+    on_small = Engine(make_config(index_disk / "index", cache_dir), embedder)
+    on_small.ingest_paths([INSTA360])
+    err = upload(on_small, HIKVISION)
+    assert err["code"] == "storage_full"
+    assert f"writing {index_disk / 'index'}" in err["message"]
+    assert f"on the disk mounted at {index_disk} (" in err["message"]
+    assert str(cache_dir) not in err["message"]
+
+    # the cache's disk fills (fresh vectors for every passage); the index has room
+    cache_disk = small_disks["cache"]
+    cache = fresh_cache(cache_disk / "cache")
+    roomy = Engine(make_config(tmp_path / "index", cache), embedder)
+    with pytest.raises(StorageFull) as raised:
+        roomy.ingest_paths([HIKVISION])
+    message = str(raised.value)
+    assert f"writing {cache}" in message and f"on the disk mounted at {cache_disk} (" in message
+    assert f"the index at {tmp_path / 'index'} is unchanged" in message
+    assert str(index_disk) not in message

@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -293,6 +295,10 @@ class LocalStore(Store):
                     shutil.rmtree(path, ignore_errors=True)
             if isinstance(e, OSError):
                 raise storage_error(e, self.root) from e
+            if isinstance(e, sqlite3.Error):  # the index's, never the vector cache's (named by the engine)
+                full = getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                failed = OSError(errno.ENOSPC if full else errno.EIO, f"SQLite: {e}", str(self.root))
+                raise storage_error(failed, self.root) from e
             raise
         self._collect_garbage()
         return self.load()
