@@ -70,6 +70,8 @@ class AnswerParams:
     record_year: bool = True
     #: refuse a figure question whose quote holds no figure covering its terms (ablation: README)
     figure_rule: bool = True
+    #: … but first quote the best sentence that states the figure, when one does (ablation: README)
+    figure_fallback: bool = True
 
 
 @dataclass
@@ -158,8 +160,9 @@ class Answerer:
         return None
 
     def _dated(self, p: Passage, text: str | None = None) -> str:
-        """``text`` (default: the passage's embedded text) as evidence of periods: with the record's
-        year when ``record_year`` is set — a record speaks about the year it was held in."""
+        """``text`` (default: the passage's embedded text) as evidence that a period is discussed:
+        with the record's year when ``record_year`` is set — a record speaks about the year it was
+        held in (the figure fallback does not take it: see :meth:`_figures`)."""
         text = p.embed_text() if text is None else text
         return f"{text}\n{p.date.year}年" if self.params.record_year and p.date else text
 
@@ -213,8 +216,22 @@ class Answerer:
             )
         return None, None
 
-    def _figures(self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit]) -> list[_Candidate]:
-        """The chosen sentences that give the asked-for figure for the asked-for name and period."""
+    def _figures(
+        self, terms: QuestionTerms, chosen: list[_Candidate], hits: list[Hit], strict: bool = False
+    ) -> list[_Candidate]:
+        """The chosen sentences that give the asked-for figure for the asked-for name and period.
+
+        ``strict`` (the figure fallback, which looks past the best sentence): the period must be in
+        the sentence or its investor question, not anywhere in its section or the record's year
+        (sample dev-130: a 2022 figure of a record held in April 2023, in a section that mentions
+        2023年一季度 elsewhere).
+        """
+        if strict:
+            chosen = [
+                c
+                for c in chosen
+                if not terms.missing_times(f"{c.text}\n{hits[c.hit_index].passage.question}")
+            ]
         return [
             c
             for c in chosen
@@ -282,7 +299,25 @@ class Answerer:
         if silent and not full:  # the rules alone: no need to look further
             return Assessment(hits, terms, [], silent, precise=silent, assumed=assumed)
         pool: list[_Candidate] | None = [] if self.sink is not None else None
-        chosen = self._choose(question, query or question, terms, hits[: self.params.passages], pool)
+        top = hits[: self.params.passages]
+        chosen = self._choose(question, query or question, terms, top, pool)
+        if (
+            self.params.figure_fallback
+            and terms.asks_number
+            and chosen
+            and not self._figures(terms, chosen, top)
+        ):
+            # a figure question whose best sentence states no figure: quote the best one that does,
+            # if any (else the figure rule below refuses)
+            figures = self._choose(
+                question,
+                query or question,
+                terms,
+                top,
+                None,
+                lambda cs: self._figures(terms, cs, top, strict=True),
+            )
+            chosen = figures or chosen
         precise, fuzzy = self._unsupported(terms, chosen, hits)
         precise = silent or precise
         # the most specific reason first: what is missing, then "not similar enough"
@@ -397,8 +432,12 @@ class Answerer:
         terms: QuestionTerms,
         hits: list[Hit],
         pool: list[_Candidate] | None = None,
+        eligible: Callable[[list[_Candidate]], list[_Candidate]] | None = None,
     ) -> list[_Candidate]:
         """The best-supported unit, its close neighbours, and a better unit of another passage.
+
+        ``eligible`` narrows the units that may lead the quote (and be a second source): the
+        figure fallback passes the ones that state the asked-for figure.
 
         A unit's score: its cosine to the question + the :class:`~irqa.rag.quote_scoring.QuoteWeights`
         over its evidence (key-term coverage of the unit with its passage's investor question and of
@@ -450,12 +489,15 @@ class Answerer:
                     if pool is not None:
                         pool.append(c)
 
+        leads = cands if eligible is None else eligible(cands)
+        if not leads:
+            return []
         limit = self.params.embed_units
-        if limit and len(cands) > limit:
-            embed(sorted(cands, key=lambda c: -(c.evidence + (hits[c.hit_index].dense or 0.0)))[:limit])
+        if limit and len(leads) > limit:
+            embed(sorted(leads, key=lambda c: -(c.evidence + (hits[c.hit_index].dense or 0.0)))[:limit])
         else:
-            embed(cands)
-        best = max(cands, key=lambda c: c.score)
+            embed(leads)
+        best = max(leads, key=lambda c: c.score)
         primary = [c for c in cands if c.hit_index == best.hit_index]
         run = [best]
         by_order = {c.order: c for c in primary}
@@ -475,7 +517,7 @@ class Answerer:
         quoted = {c.text for c in run}
         others = [
             c
-            for c in cands
+            for c in leads
             if c.hit_index != best.hit_index
             and c.score > best.score - self.params.second_source_margin
             and c.text not in quoted

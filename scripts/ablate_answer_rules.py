@@ -30,7 +30,8 @@ from irqa.wiring import embedder_factory, engine_config
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
     "no record year as period evidence": {"record_year": False},
-    "no figure rule": {"figure_rule": False},
+    "no figure fallback (refuse when the quote states no figure)": {"figure_fallback": False},
+    "no figure rule": {"figure_rule": False, "figure_fallback": False},
 }
 METRICS = ("citation_hit", "abstention_accuracy", "false_abstention_rate")
 
