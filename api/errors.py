@@ -35,6 +35,7 @@ STATUS_OF_CODE = {
     "index_unavailable": 503,
     "index_corrupt": 503,  # a segment file fails its checksum: `irqa index check`, then rebuild
     "model_mismatch": 503,
+    "index_locked": 503,  # another process holds a Milvus Lite file (rag.store.milvus.LiteFileBusy)
     "storage_full": 507,
     "storage_error": 500,
 }
