@@ -268,6 +268,23 @@ def _chinese_terms(question: str, ignore: set[str], out: QuestionTerms, analyzer
             out.topics.append(Term(w, synonyms().get(w, (w,))))
 
 
+#: a name the question spells both ways: "Nettrix (宁畅)", "Three-Circle（三环集团）"
+_GLOSSED = re.compile(r"([A-Z][\w&.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,12})\s*[)）]")
+
+
+def _merge_glossed(question: str, out: QuestionTerms) -> None:
+    """One name for each "X (Y)" spelling pair: either spelling in the evidence is the name
+    present (a question that glosses its English name should not need both)."""
+    for m in _GLOSSED.finditer(question):
+        latin, zh = m.group(1), m.group(2)
+        hit = [t for t in out.names + out.topics if squash(t.label) == squash(latin) or squash(t.label) in zh]
+        if not hit:
+            continue
+        out.names[:] = [t for t in out.names if t not in hit]
+        out.topics[:] = [t for t in out.topics if t not in hit]
+        out.names.append(Term(latin, tuple(dict.fromkeys([squash(latin), squash(zh)]))))
+
+
 def question_terms(
     question: str, analyzer: Analyzer, ignore: set[str] | frozenset[str] = frozenset()
 ) -> QuestionTerms:
@@ -288,6 +305,7 @@ def question_terms(
     q_wo_years = _YEAR.sub(" ", q)
     _english_terms(q_wo_years, ign, out)
     _chinese_terms(q_wo_years, ign, out, analyzer)
+    _merge_glossed(question, out)
     seen: set[str] = set()
     for kind in (out.names, out.times, out.topics):
         kind[:] = [t for t in kind if not (t.label in seen or seen.add(t.label))]

@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", action="append", help="run only this variant (repeatable)")
     args = ap.parse_args()
     questions = load_questions(args.questions)
     raw = {
@@ -51,6 +52,8 @@ def main() -> None:
     embedder = embedder_factory(Settings(index=args.index, cache_dir=args.cache))()
     report: dict[str, dict] = {}
     for name, change in VARIANTS.items():
+        if args.only and name not in args.only:
+            continue
         engine = Engine(
             dataclasses.replace(config, answer=dataclasses.replace(config.answer, **change)), embedder
         )

@@ -96,6 +96,15 @@ def test_english_terms_are_found_in_chinese_evidence():
     assert t.missing_topics("公司2024年半年度营业收入3.81亿元") == ["share", "spend"]
 
 
+def test_a_name_glossed_in_the_question_is_present_in_either_spelling():
+    t = question_terms("Is Nettrix (宁畅) a customer of Envicool?", ANALYZER, {"Envicool"})
+    assert [n.label for n in t.names] == ["Nettrix"]
+    assert not t.missing_names("公司与宁畅在液冷服务器上合作") and not t.missing_names("Nettrix 液冷")
+    assert t.missing_names("公司与超聚变在液冷服务器上合作") == ["Nettrix"]
+    plain = question_terms("Is Nettrix a customer of Envicool?", ANALYZER, {"Envicool"})
+    assert plain.missing_names("公司与宁畅在液冷服务器上合作") == ["Nettrix"]  # no gloss, no Chinese form
+
+
 def test_numbers_in_quotes():
     assert has_number("现已实现累计数百万台销量") and has_number("毛利率为 42.29%")
     assert not has_number("公司维持毛利率在一个健康水平")
