@@ -16,8 +16,8 @@ on the questions of half the companies, the best setting is reported on the othe
 
 Example::
 
-    >>> cases = load_cases(Path("eval/data/timeline_dev.jsonl"))
-    >>> rows = [run_case(engine, c) for c in cases]
+    >>> cases = load_cases(Path("eval/data/timeline_dev.jsonl"))  # questions over the real records
+    >>> rows = [run_case(engine, c) for c in cases]  # doctest: +SKIP
     >>> report(rows, TimelineParams())["all"]["record_recall"]  # doctest: +SKIP
 """
 

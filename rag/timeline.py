@@ -24,8 +24,11 @@ on 1.6T"), and :func:`route` answers them with one cited sentence per record, fo
 
 Example::
 
-    >>> t = timeline(engine, "中际旭创", "1.6T")
-    >>> [(e.date.isoformat(), e.discussed) for e in t.entries][:2]
+    >>> t = timeline(engine, "虹软", "Turbo Fusion")  # the sample filings: one record of 虹软科技
+    >>> [(e.date.isoformat(), e.discussed) for e in t.entries]
+    [('2024-08-27', True)]
+    >>> t = timeline(engine, "中际旭创", "1.6T")  # doctest: +SKIP
+    >>> [(e.date.isoformat(), e.discussed) for e in t.entries][:2]  # doctest: +SKIP
     [('2024-01-28', True), ('2024-04-21', True)]
 """
 
