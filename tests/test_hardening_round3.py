@@ -417,7 +417,9 @@ def test_a_507_names_the_disk_that_filled_index_or_cache(small_disks, tmp_path, 
     from tests.helpers import HIKVISION, fresh_cache
 
     def upload(engine: Engine, path: Path) -> dict:
-        with TestClient(create_app(engine, ApiConfig(ingest_wait_seconds=600)), base_url="http://127.0.0.1") as c:
+        with TestClient(
+            create_app(engine, ApiConfig(ingest_wait_seconds=600)), base_url="http://127.0.0.1"
+        ) as c:
             assert c.get("/readyz").status_code == 200
             r = c.post("/v1/filings", files={"files": (path.name, path.read_bytes())})
             assert r.status_code == 507, r.text
