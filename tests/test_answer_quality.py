@@ -197,6 +197,7 @@ def test_cli_without_labels_rates_only(tmp_path, env):
     assert result.exit_code == 1 and "bad.jsonl:1" in result.output
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_labelled_slice_reproduces_the_training_fit(embedder, analyzer, cache_dir):
     """240 real FinTruthQA pairs (every 14th row): all in the model's training data, so the report

@@ -193,6 +193,7 @@ def sse(text: str) -> list[tuple[str | None, dict | str]]:
     return out
 
 
+@pytest.mark.slow
 def test_api_ask_streams_checked_sentences(llm_api):
     body = {"question": TURBO_EN, "stream": True}
     with httpx.stream("POST", f"{llm_api.url}/v1/ask", json=body, timeout=900) as r:

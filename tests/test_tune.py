@@ -155,6 +155,7 @@ def test_tuned_model_is_its_own_family(tiny_tuned, env):
     assert 0.9 < float(v[0] @ w[0]) < 0.99999
 
 
+@pytest.mark.slow
 def test_index_built_with_another_family_asks_for_a_rebuild(tiny_tuned, tmp_path):
     from irqa.embeddings.factory import load_embedder
     from irqa.rag.engine import Engine
