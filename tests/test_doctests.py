@@ -1,7 +1,8 @@
 """Every example in the library's docstrings runs, so none can go stale.
 
-Examples may use a few names this harness provides (``tmp``, ``embedder``, ``engine``, ``snapshot``,
-``filing``, ``passage``), as a reader would have them at hand; anything else they import. Examples that
+Examples may use a few names this harness provides (``tmp``, ``cache`` — the session's vector
+cache folder, so an example index does not embed the samples again —, ``embedder``, ``engine``,
+``snapshot``, ``filing``, ``passage``), as a reader would have them at hand; anything else they import. Examples that
 need a service this suite does not start there (an LLM server, the shared FinTruthQA folder) say
 ``# doctest: +SKIP`` on the lines that need it.
 """
@@ -38,11 +39,12 @@ def modules_with_examples() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def context(sample_engine, embedder, tmp_path_factory) -> dict:
+def context(sample_engine, embedder, cache_dir, tmp_path_factory) -> dict:
     snap = sample_engine.snapshot()
     filing = sample_engine.filing("688088-2024-007")
     return {
         "tmp": tmp_path_factory.mktemp("doctest"),
+        "cache": cache_dir,
         "embedder": embedder,
         "engine": sample_engine,
         "snapshot": snap,

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from irqa.eval.relevance import GoldItem, load_questions, matched_gold, squash
 from irqa.rag.ingest.chunk import chunk_filing
-from irqa.rag.ingest.pipeline import parse_file
 from irqa.rag.models import Filing
 
-from tests.helpers import REAL_FILINGS, ROOT, needs_shared
+from tests.helpers import ROOT, needs_shared
 
 QUESTIONS = ROOT / "eval" / "data" / "real_dev.jsonl"
 #: stock code → short name: the nine companies of the real records (folder names ``<code>_<简称>``)
@@ -82,15 +80,10 @@ def test_mix_of_languages_and_answerability():
 
 
 @pytest.fixture(scope="module")
-def filings_by_code() -> dict[str, list[Filing]]:
-    """Every real record parsed by irqa's own parser, two at a time (each PDF read is a child process)."""
-    if not REAL_FILINGS.is_dir():
-        pytest.skip(f"no real records at {REAL_FILINGS}")
-    paths = sorted(REAL_FILINGS.rglob("*.pdf"))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parsed = list(pool.map(parse_file, paths))
+def filings_by_code(real_records) -> dict[str, list[Filing]]:
+    """Every real record parsed by irqa's own parser (the session's ``real_records``)."""
     out: dict[str, list[Filing]] = {}
-    for path, f in zip(paths, parsed, strict=True):
+    for path, f in real_records.items():
         # the index files a record under the header's code: it must be the folder's
         assert f.header.code == path.parent.name.split("_")[0], path.name
         out.setdefault(f.header.code, []).append(f)

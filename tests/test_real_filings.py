@@ -37,10 +37,8 @@ def parse_all(paths: list[Path]) -> dict[Path, Filing]:
 
 
 @pytest.fixture(scope="module")
-def shared_filings() -> dict[Path, Filing]:
-    if not REAL.is_dir():
-        pytest.skip(f"no real records at {REAL} (../shared absent)")
-    return parse_all(sorted(REAL.rglob("*.pdf")))
+def shared_filings(real_records) -> dict[Path, Filing]:
+    return real_records
 
 
 @pytest.fixture(scope="module")
