@@ -21,23 +21,13 @@ import pytest
 from irqa.rag.engine import Engine
 from irqa.rag.store.segment import IndexCorrupt
 
-from tests.helpers import ARCSOFT, INSTA360, ROOT, make_config
+from tests import test_store_integrity as integrity
+from tests.helpers import INSTA360, ROOT, make_config
 from tests.test_store_integrity import segment_of
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, cache_dir, embedder) -> Path:
-    """An index of two sample filings in one segment (tests work on copies of it)."""
-    index = tmp_path_factory.mktemp("round3") / "index"
-    Engine(make_config(index, cache_dir), embedder).ingest_paths([ARCSOFT, INSTA360])
-    return index
-
-
-@pytest.fixture
-def index(built, tmp_path) -> Path:
-    copy = tmp_path / "index"
-    shutil.copytree(built, copy)
-    return copy
+#: the integrity tests' index of two sample filings, and a copy of it per test
+built = integrity.built
+index = integrity.index
 
 
 # truncation --------------------------------------------------------------------------------

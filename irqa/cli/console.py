@@ -129,6 +129,14 @@ def parse_date(value: str | None) -> dt.date | None:
         raise fail(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def parse_date_range(date_from: str | None, date_to: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """``--from``/``--to`` as dates, refused when the range is empty."""
+    start, end = parse_date(date_from), parse_date(date_to)
+    if start and end and start > end:
+        raise fail(f"--from {start} is after --to {end}")
+    return start, end
+
+
 #: characters a line must not start with (Chinese line-breaking rules, 避头尾): they hang instead
 _NO_LINE_START = frozenset("，。、；：？！）》」』】〕〉…—％,.;:?!)]}%”’·")
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from irqa.cli.console import IndexOpt, JsonOpt, fail, out, parse_date, user_errors, wrap
+from irqa.cli.console import IndexOpt, JsonOpt, out, parse_date_range, user_errors, wrap
 
 
 def timeline(
@@ -29,9 +29,7 @@ def timeline(
     from irqa.cli.console import open_engine
     from irqa.rag.timeline import timeline as build
 
-    start, end = parse_date(date_from), parse_date(date_to)
-    if start and end and start > end:
-        raise fail(f"--from {start} is after --to {end}")
+    start, end = parse_date_range(date_from, date_to)
     with user_errors():
         engine = open_engine(index, one_question=True)
         report = TimelineOut.of(build(engine, company, topic, start, end))

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from irqa.cli.console import IndexOpt, fail, out, parse_date, user_errors
+from irqa.cli.console import IndexOpt, out, parse_date_range, user_errors
 
 
 class Format(enum.StrEnum):
@@ -57,9 +57,7 @@ def visits(
     from irqa.cli.console import open_engine
     from irqa.rag.visits import visits_in
 
-    start, end = parse_date(date_from), parse_date(date_to)
-    if start and end and start > end:
-        raise fail(f"--from {start} is after --to {end}")
+    start, end = parse_date_range(date_from, date_to)
     with user_errors():
         engine = open_engine(index, bootstrap=False)
         view = engine.store.load()  # no model needed: only the filings are read
